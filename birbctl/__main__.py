@@ -1,0 +1,3 @@
+from birbctl.cli.app import main
+
+main()

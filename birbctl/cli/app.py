@@ -1,0 +1,72 @@
+"""The `birbctl` command: one typer app, commands registered from thin modules.
+
+Command modules import their heavy dependencies inside the command function, so
+`birbctl --help` and shell completion stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from birbctl import __version__
+
+app = typer.Typer(
+    name="birbctl",
+    help="Inspect the Discord Gateway: connect, watch, record, decode, and break sessions on purpose.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_debug = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"birbctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", "-v", help="Show tracebacks for errors.")
+    ] = False,
+) -> None:
+    global _debug
+    _debug = debug or bool(os.environ.get("BIRBCTL_DEBUG"))
+
+
+def _register() -> None:
+    from birbctl.cli import decode
+
+    decode.register(app)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: turn every BirbError into one line and its exit code."""
+    from birbctl.errors import EXIT_INTERRUPTED, BirbError
+
+    try:
+        app(args=argv, prog_name="birbctl")
+    except KeyboardInterrupt:
+        sys.stderr.write("birbctl: interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
+    except BirbError as exc:
+        if _debug:
+            import traceback
+
+            traceback.print_exc()
+        sys.stderr.write(f"birbctl: error: {exc}\n")
+        sys.exit(exc.exit_code)

@@ -1,0 +1,268 @@
+"""Transport decompression: one inflate context per connection, bounded output.
+
+Discord compresses the whole connection as one stream (`compress=zlib-stream` or
+`zstd-stream`), flushing after each message. Frames cannot be inflated on their own:
+every frame of a connection goes through the same `Inflater`, in order. A message may
+span frames; `feed()` returns the messages that the frames so far complete.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Literal, Protocol
+
+from birbctl.errors import InflateError
+
+Compress = Literal["zlib-stream", "zstd-stream"] | None
+
+#: Largest inflated message accepted by default. Discord's biggest payloads (GUILD_CREATE
+#: of huge guilds) are tens of MiB; anything past this is a bomb or a broken stream.
+DEFAULT_MAX_MESSAGE = 128 * 1024 * 1024
+
+ZLIB_SUFFIX = b"\x00\x00\xff\xff"
+
+
+class Inflater(Protocol):
+    compress: Compress
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+        """Take one frame's bytes; return the messages it completes (maybe none)."""
+        ...
+
+    def pending(self) -> int:
+        """Bytes received but not yet part of a completed message."""
+        ...
+
+
+class IdentityInflater:
+    """No transport compression: every frame is one message."""
+
+    compress: Compress = None
+
+    def __init__(self, max_size: int = DEFAULT_MAX_MESSAGE) -> None:
+        self._max = max_size
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+        if len(data) > self._max:
+            raise InflateError(f"message of {len(data)} bytes is over the {self._max}-byte cap")
+        return [bytes(data)]
+
+    def pending(self) -> int:
+        return 0
+
+
+class ZlibStreamInflater:
+    """zlib-stream: a message is complete when the bytes so far end with 00 00 ff ff."""
+
+    compress: Compress = "zlib-stream"
+
+    def __init__(self, max_size: int = DEFAULT_MAX_MESSAGE) -> None:
+        self._inflate = zlib.decompressobj()
+        self._buffer = bytearray()
+        self._max = max_size
+        self._consumed = 0  # compressed bytes fed to completed messages, for error offsets
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+        buffer = self._buffer
+        if not buffer and data[-4:] == ZLIB_SUFFIX:
+            # The usual case: one frame holds exactly one message.
+            return [self._inflate_message(data)]
+        buffer += data
+        if len(buffer) > self._max:
+            raise InflateError(
+                f"no end of message (00 00 ff ff) within {self._max} compressed bytes",
+                offset=self._consumed,
+            )
+        if buffer[-4:] != ZLIB_SUFFIX:
+            return []
+        message = self._inflate_message(buffer)
+        self._buffer = bytearray()
+        return [message]
+
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    def _inflate_message(self, data: bytes | bytearray | memoryview) -> bytes:
+        try:
+            out = self._inflate.decompress(data, self._max)
+        except zlib.error as exc:
+            raise InflateError(f"corrupt zlib-stream: {exc}", offset=self._consumed) from None
+        if self._inflate.unconsumed_tail:
+            raise InflateError(
+                f"message inflates past the {self._max}-byte cap", offset=self._consumed
+            )
+        self._consumed += len(data)
+        return out
+
+
+class _ZstdBlockTracker:
+    """Follows zstd frame and block headers to know where blocks end.
+
+    A zstd stream flushed after each message ends every message on a block boundary,
+    so "all bytes so far end a block" is zstd's equivalent of zlib's 00 00 ff ff.
+    Reads headers only; the decompressor does the real validation.
+    """
+
+    _MAGIC = 0xFD2FB528
+
+    def __init__(self) -> None:
+        self._header = bytearray()  # partial header bytes
+        self._want = 4  # header bytes wanted by the current stage
+        self._stage = "magic"  # magic | frame_header | block_header
+        self._skip = 0  # payload bytes to pass over before the next header
+        self._after_skip = "block_header"
+        self._checksum = 0
+
+    @property
+    def at_boundary(self) -> bool:
+        return not self._skip and not self._header and self._stage in ("magic", "block_header")
+
+    def bytes_to_next_header(self) -> int:
+        """How many bytes can be fed before anything but payload is read."""
+        return self._skip or (self._want - len(self._header))
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data)
+        i, n = 0, len(view)
+        while i < n:
+            if self._skip:
+                step = min(self._skip, n - i)
+                self._skip -= step
+                i += step
+                if not self._skip:
+                    self._stage = self._after_skip
+                    self._want = 4 if self._stage == "magic" else 3
+                continue
+            take = min(self._want - len(self._header), n - i)
+            self._header += view[i : i + take]
+            i += take
+            if len(self._header) == self._want:
+                self._advance(i)
+
+    def _advance(self, position: int) -> None:
+        header = bytes(self._header)
+        self._header.clear()
+        if self._stage == "magic":
+            magic = int.from_bytes(header, "little")
+            if magic == self._MAGIC:
+                self._stage, self._want = "frame_header", 1
+            elif magic & 0xFFFFFFF0 == 0x184D2A50:  # skippable frame: 4-byte size, then data
+                self._stage, self._want = "skippable", 4
+            else:
+                raise InflateError(
+                    f"not a zstd frame (magic {magic:#010x})", offset=position - 4
+                )
+        elif self._stage == "skippable":
+            self._skip_then(int.from_bytes(header, "little"), "magic")
+        elif self._stage == "frame_header":
+            if len(header) == 1:
+                fhd = header[0]
+                fcs_flag, single = fhd >> 6, (fhd >> 5) & 1
+                self._checksum = (fhd >> 2) & 1
+                rest = (0 if single else 1) + (0, 1, 2, 4)[fhd & 3]
+                rest += (1 if single else 0, 2, 4, 8)[fcs_flag]
+                if rest:
+                    self._want = 1 + rest
+                    self._header += header
+                    return
+            self._stage, self._want = "block_header", 3
+        elif self._stage == "block_header":
+            value = int.from_bytes(header, "little")
+            last, kind, size = value & 1, (value >> 1) & 3, value >> 3
+            if kind == 3:
+                raise InflateError("corrupt zstd-stream: reserved block type", offset=position - 3)
+            content = 1 if kind == 1 else size
+            if last:
+                self._skip_then(content + 4 * self._checksum, "magic")
+            else:
+                self._skip_then(content, "block_header")
+
+    def _skip_then(self, count: int, stage: str) -> None:
+        self._after_skip = stage
+        if count:
+            self._skip = count
+            self._stage = "skip"
+        else:
+            self._stage = stage
+            self._want = 4 if stage == "magic" else 3
+
+
+class ZstdStreamInflater:
+    """zstd-stream: one decompression context per connection, each message flushed.
+
+    Lenient: a server that ends the zstd frame after each message and starts a new one
+    decodes the same way.
+    """
+
+    compress: Compress = "zstd-stream"
+
+    def __init__(self, max_size: int = DEFAULT_MAX_MESSAGE) -> None:
+        self._zstd = _zstd_module()
+        self._decompressor = self._zstd.ZstdDecompressor()
+        self._tracker = _ZstdBlockTracker()
+        self._out: list[bytes] = []
+        self._out_size = 0
+        self._in_size = 0
+        self._max = max_size
+        self._consumed = 0
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+        self._tracker.feed(data)
+        self._in_size += len(data)
+        chunk = bytes(data)
+        while chunk:
+            try:
+                out = self._decompressor.decompress(chunk, self._max - self._out_size + 1)
+            except self._zstd.ZstdError as exc:
+                raise InflateError(f"corrupt zstd-stream: {exc}", offset=self._consumed) from None
+            self._append(out)
+            if self._decompressor.eof:
+                chunk = self._decompressor.unused_data
+                self._decompressor = self._zstd.ZstdDecompressor()
+            else:
+                chunk = b""
+        if not self._tracker.at_boundary or not self._out:
+            if self._in_size > self._max:
+                raise InflateError(
+                    f"no end of message within {self._max} compressed bytes",
+                    offset=self._consumed,
+                )
+            return []
+        message = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+        self._out.clear()
+        self._out_size = 0
+        self._consumed += self._in_size
+        self._in_size = 0
+        return [message]
+
+    def pending(self) -> int:
+        return self._in_size
+
+    def _append(self, out: bytes) -> None:
+        if out:
+            self._out.append(out)
+            self._out_size += len(out)
+            if self._out_size > self._max:
+                raise InflateError(
+                    f"message inflates past the {self._max}-byte cap", offset=self._consumed
+                )
+
+
+def _zstd_module():  # type: ignore[no-untyped-def]
+    """compression.zstd on Python 3.14+, backports.zstd before (same API)."""
+    try:
+        from compression import zstd  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        from backports import zstd  # type: ignore[import-not-found,no-redef,unused-ignore]
+    return zstd
+
+
+def make_inflater(compress: str | None, *, max_size: int = DEFAULT_MAX_MESSAGE) -> Inflater:
+    """The inflater for a connection's `compress` query value."""
+    if compress in (None, "", "none"):
+        return IdentityInflater(max_size)
+    if compress == "zlib-stream":
+        return ZlibStreamInflater(max_size)
+    if compress == "zstd-stream":
+        return ZstdStreamInflater(max_size)
+    raise ValueError(f"unknown transport compression {compress!r}")
