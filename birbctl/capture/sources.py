@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from birbctl.codec.message import decode_message
-from birbctl.codec.sniff import FORMATS, Format, sniff
+from birbctl.codec.sniff import FORMATS, sniff
 from birbctl.errors import ConfigError, DecodeError
 from birbctl.transport.inflate import DEFAULT_MAX_MESSAGE
 
@@ -82,7 +82,8 @@ def _read_jsonl(data: bytes) -> Iterator[Message]:
         try:
             payload = decode_message(line)
         except DecodeError as exc:
-            raise exc.located(frame=frame, offset=start + (exc.offset or 0)) from None
+            exc.offset = start + (exc.offset or 0)  # the line's offset in the file
+            raise exc.located(frame=frame) from None
         yield Message(payload, frame, start, len(line), len(line))
         frame += 1
 

@@ -16,7 +16,7 @@ from birbctl import __version__
 
 app = typer.Typer(
     name="birbctl",
-    help="Inspect the Discord Gateway: connect, watch, record, decode, and break sessions on purpose.",
+    help="Inspect the Discord Gateway: connect, watch, record, decode, break sessions on purpose.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},

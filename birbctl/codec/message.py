@@ -13,7 +13,9 @@ Encoding = Literal["json", "etf"]
 ETF_VERSION = 131
 
 
-def decode_message(data: bytes | bytearray | memoryview | str, *, snowflakes_as_str: bool = True) -> Any:
+def decode_message(
+    data: bytes | bytearray | memoryview | str, *, snowflakes_as_str: bool = True
+) -> Any:
     """Decode one inflated message, choosing JSON or ETF by its first byte.
 
     `snowflakes_as_str` makes ETF's big integers strings, as Discord's JSON carries them,
@@ -35,5 +37,6 @@ def encode_message(obj: Any, encoding: Encoding) -> bytes:
     if encoding == "etf":
         from birbctl.codec.etf import encode_etf
 
-        return encode_etf(obj, style="client")
+        etf: bytes = encode_etf(obj, style="client")
+        return etf
     return encode_json(obj)

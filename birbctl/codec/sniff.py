@@ -7,7 +7,13 @@ from typing import Literal
 Format = Literal["etf", "json", "jsonl", "zlib-stream", "zstd-stream", "capture", "har"]
 
 FORMATS: tuple[Format, ...] = (
-    "etf", "json", "jsonl", "zlib-stream", "zstd-stream", "capture", "har"
+    "etf",
+    "json",
+    "jsonl",
+    "zlib-stream",
+    "zstd-stream",
+    "capture",
+    "har",
 )
 
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

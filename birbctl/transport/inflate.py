@@ -3,13 +3,14 @@
 Discord compresses the whole connection as one stream (`compress=zlib-stream` or
 `zstd-stream`), flushing after each message. Frames cannot be inflated on their own:
 every frame of a connection goes through the same `Inflater`, in order. A message may
-span frames; `feed()` returns the messages that the frames so far complete.
+span frames, and a frame completes at most one message (it ends where the frame ends):
+`feed()` returns that message, or None while a message is still incomplete.
 """
 
 from __future__ import annotations
 
 import zlib
-from typing import Literal, Protocol
+from typing import Any, Literal, NoReturn, Protocol
 
 from birbctl.errors import InflateError
 
@@ -25,8 +26,8 @@ ZLIB_SUFFIX = b"\x00\x00\xff\xff"
 class Inflater(Protocol):
     compress: Compress
 
-    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
-        """Take one frame's bytes; return the messages it completes (maybe none)."""
+    def feed(self, data: bytes) -> bytes | None:
+        """Take one frame's bytes; return the message it completes, if any."""
         ...
 
     def pending(self) -> int:
@@ -42,10 +43,10 @@ class IdentityInflater:
     def __init__(self, max_size: int = DEFAULT_MAX_MESSAGE) -> None:
         self._max = max_size
 
-    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+    def feed(self, data: bytes) -> bytes | None:
         if len(data) > self._max:
             raise InflateError(f"message of {len(data)} bytes is over the {self._max}-byte cap")
-        return [bytes(data)]
+        return data
 
     def pending(self) -> int:
         return 0
@@ -55,6 +56,7 @@ class ZlibStreamInflater:
     """zlib-stream: a message is complete when the bytes so far end with 00 00 ff ff."""
 
     compress: Compress = "zlib-stream"
+    __slots__ = ("_buffer", "_consumed", "_inflate", "_max")
 
     def __init__(self, max_size: int = DEFAULT_MAX_MESSAGE) -> None:
         self._inflate = zlib.decompressobj()
@@ -62,37 +64,45 @@ class ZlibStreamInflater:
         self._max = max_size
         self._consumed = 0  # compressed bytes fed to completed messages, for error offsets
 
-    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+    def feed(self, data: bytes) -> bytes | None:
         buffer = self._buffer
-        if not buffer and data[-4:] == ZLIB_SUFFIX:
-            # The usual case: one frame holds exactly one message.
-            return [self._inflate_message(data)]
+        if not buffer and data.endswith(ZLIB_SUFFIX):
+            # The usual case, kept inline for speed: one frame holds exactly one message.
+            try:
+                out = self._inflate.decompress(data, self._max)
+            except zlib.error as exc:
+                raise InflateError(f"corrupt zlib-stream: {exc}", offset=self._consumed) from None
+            if self._inflate.unconsumed_tail:
+                self._over_cap()
+            self._consumed += len(data)
+            return out
         buffer += data
         if len(buffer) > self._max:
             raise InflateError(
                 f"no end of message (00 00 ff ff) within {self._max} compressed bytes",
                 offset=self._consumed,
             )
-        if buffer[-4:] != ZLIB_SUFFIX:
-            return []
+        if not buffer.endswith(ZLIB_SUFFIX):
+            return None
         message = self._inflate_message(buffer)
         self._buffer = bytearray()
-        return [message]
+        return message
 
     def pending(self) -> int:
         return len(self._buffer)
 
-    def _inflate_message(self, data: bytes | bytearray | memoryview) -> bytes:
+    def _inflate_message(self, data: bytes | bytearray) -> bytes:
         try:
             out = self._inflate.decompress(data, self._max)
         except zlib.error as exc:
             raise InflateError(f"corrupt zlib-stream: {exc}", offset=self._consumed) from None
         if self._inflate.unconsumed_tail:
-            raise InflateError(
-                f"message inflates past the {self._max}-byte cap", offset=self._consumed
-            )
+            self._over_cap()
         self._consumed += len(data)
         return out
+
+    def _over_cap(self) -> NoReturn:
+        raise InflateError(f"message inflates past the {self._max}-byte cap", offset=self._consumed)
 
 
 class _ZstdBlockTracker:
@@ -149,9 +159,7 @@ class _ZstdBlockTracker:
             elif magic & 0xFFFFFFF0 == 0x184D2A50:  # skippable frame: 4-byte size, then data
                 self._stage, self._want = "skippable", 4
             else:
-                raise InflateError(
-                    f"not a zstd frame (magic {magic:#010x})", offset=position - 4
-                )
+                raise InflateError(f"not a zstd frame (magic {magic:#010x})", offset=position - 4)
         elif self._stage == "skippable":
             self._skip_then(int.from_bytes(header, "little"), "magic")
         elif self._stage == "frame_header":
@@ -206,10 +214,10 @@ class ZstdStreamInflater:
         self._max = max_size
         self._consumed = 0
 
-    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+    def feed(self, data: bytes) -> bytes | None:
         self._tracker.feed(data)
         self._in_size += len(data)
-        chunk = bytes(data)
+        chunk = data
         while chunk:
             try:
                 out = self._decompressor.decompress(chunk, self._max - self._out_size + 1)
@@ -227,13 +235,13 @@ class ZstdStreamInflater:
                     f"no end of message within {self._max} compressed bytes",
                     offset=self._consumed,
                 )
-            return []
+            return None
         message = self._out[0] if len(self._out) == 1 else b"".join(self._out)
         self._out.clear()
         self._out_size = 0
         self._consumed += self._in_size
         self._in_size = 0
-        return [message]
+        return message
 
     def pending(self) -> int:
         return self._in_size
@@ -248,7 +256,7 @@ class ZstdStreamInflater:
                 )
 
 
-def _zstd_module():  # type: ignore[no-untyped-def]
+def _zstd_module() -> Any:
     """compression.zstd on Python 3.14+, backports.zstd before (same API)."""
     try:
         from compression import zstd  # type: ignore[import-not-found,unused-ignore]

@@ -55,9 +55,7 @@ def _header_walk(tracker: _ZstdBlockTracker, data: bytes) -> Iterator[int]:
             yield i
 
 
-def inflate_raw(
-    data: bytes, compress: str, *, max_size: int
-) -> Iterator[tuple[int, int, bytes]]:
+def inflate_raw(data: bytes, compress: str, *, max_size: int) -> Iterator[tuple[int, int, bytes]]:
     """Yield (start, end, inflated bytes) for each cut of a raw stream."""
     inflater: ZlibStreamInflater | ZstdStreamInflater
     if compress == "zlib-stream":
@@ -66,7 +64,8 @@ def inflate_raw(
         inflater, cuts = ZstdStreamInflater(max_size), zstd_cut_points(data)
     start = 0
     for end in cuts:
-        for message in inflater.feed(data[start:end]):
+        message = inflater.feed(data[start:end])
+        if message is not None:
             yield start, end, message
         start = end
     if inflater.pending():

@@ -27,7 +27,9 @@ MESSAGES = [
 def feed_all(inflater: ZlibStreamInflater | ZstdStreamInflater, frames: list[bytes]) -> list[bytes]:
     out: list[bytes] = []
     for frame in frames:
-        out.extend(inflater.feed(frame))
+        message = inflater.feed(frame)
+        if message is not None:
+            out.append(message)
     return out
 
 
@@ -35,17 +37,19 @@ def feed_all(inflater: ZlibStreamInflater | ZstdStreamInflater, frames: list[byt
     "name", ["twilight_zlib_stream_hello", "erlpack_issue55_zlib_stream_hello"]
 )
 def test_zlib_vector_decodes(vectors: Path, name: str) -> None:
-    messages = ZlibStreamInflater().feed((vectors / f"{name}.bin").read_bytes())
-    assert [json.loads(m) for m in messages] == [
-        json.loads((vectors / f"{name}.expected.json").read_text())
-    ]
+    message = ZlibStreamInflater().feed((vectors / f"{name}.bin").read_bytes())
+    assert message is not None
+    assert json.loads(message) == json.loads((vectors / f"{name}.expected.json").read_text())
 
 
 def test_discordbm_frames_share_one_inflate_context(vectors: Path) -> None:
     inflater = ZlibStreamInflater()
     for i in range(3):
-        [message] = inflater.feed((vectors / f"discordbm_zlib_stream_frame{i}.bin").read_bytes())
-        expected = json.loads((vectors / f"discordbm_zlib_stream_frame{i}.expected.json").read_text())
+        message = inflater.feed((vectors / f"discordbm_zlib_stream_frame{i}.bin").read_bytes())
+        assert message is not None
+        expected = json.loads(
+            (vectors / f"discordbm_zlib_stream_frame{i}.expected.json").read_text()
+        )
         assert json.loads(message) == expected
     # Frame 1 alone cannot be inflated: the context is the connection's, not the frame's.
     with pytest.raises(InflateError):
@@ -54,7 +58,8 @@ def test_discordbm_frames_share_one_inflate_context(vectors: Path) -> None:
 
 def test_zstd_vector_decodes(vectors: Path) -> None:
     data = (vectors / "twilight_zstd_stream_hello.bin").read_bytes()
-    [message] = ZstdStreamInflater().feed(data)
+    message = ZstdStreamInflater().feed(data)
+    assert message is not None
     assert json.loads(message) == json.loads(
         (vectors / "twilight_zstd_stream_hello.expected.json").read_text()
     )
@@ -65,11 +70,13 @@ def _split_everywhere(frames: list[bytes]) -> list[list[bytes]]:
     variants = []
     for index, frame in enumerate(frames):
         for cut in range(1, len(frame)):
-            variants.append(frames[:index] + [frame[:cut], frame[cut:]] + frames[index + 1 :])
+            variants.append([*frames[:index], frame[:cut], frame[cut:], *frames[index + 1:]])
     return variants
 
 
-def _assert_split_invariant(make: type[ZlibStreamInflater] | type[ZstdStreamInflater], frames: list[bytes]) -> None:
+def _assert_split_invariant(
+    make: type[ZlibStreamInflater] | type[ZstdStreamInflater], frames: list[bytes]
+) -> None:
     expected = feed_all(make(), frames)
     for variant in _split_everywhere(frames):
         assert feed_all(make(), variant) == expected
@@ -136,7 +143,7 @@ def test_zstd_corrupt_frame_is_an_inflate_error() -> None:
 
 
 def test_identity_and_factory() -> None:
-    assert IdentityInflater().feed(b"abc") == [b"abc"]
+    assert IdentityInflater().feed(b"abc") == b"abc"
     with pytest.raises(InflateError):
         IdentityInflater(max_size=2).feed(b"abc")
     assert isinstance(make_inflater(None), IdentityInflater)

@@ -1,0 +1,67 @@
+"""process_packet: frames of one connection in, decoded payloads out (inflater + codec).
+
+The decoder is chosen once per connection from its `encoding`, not sniffed per message:
+this is the hot path of every live connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from birbctl.codec.json import decode_json
+from birbctl.codec.message import Encoding
+from birbctl.errors import DecodeError
+from birbctl.transport.inflate import DEFAULT_MAX_MESSAGE, Inflater, make_inflater
+
+
+def message_decoder(encoding: Encoding) -> Callable[[bytes], Any]:
+    """bytes -> payload for one encoding; ETF snowflakes become str, as in JSON.
+
+    Raises DecodeError, or orjson.JSONDecodeError for JSON (converted by the caller:
+    a wrapper would cost a call per message).
+    """
+    if encoding == "json":
+        return orjson.loads
+    from functools import partial
+
+    from birbctl.codec.etf import decode_etf
+
+    return partial(decode_etf, bigint_as_str=True)
+
+
+class PacketReader:
+    """One per connection: it owns the connection's inflate context."""
+
+    __slots__ = ("_decode", "encoding", "frames", "inflater")
+
+    def __init__(
+        self, encoding: Encoding, compress: str | None, *, max_size: int = DEFAULT_MAX_MESSAGE
+    ) -> None:
+        self.encoding = encoding
+        self.inflater: Inflater = make_inflater(compress, max_size=max_size)
+        self._decode = message_decoder(encoding)
+        self.frames = 0
+
+    def feed(self, frame: bytes | str) -> Any | None:
+        """The payload this frame completes, or None while a message spans frames.
+
+        Raises DecodeError (InflateError for the transport) located at the frame; after
+        an InflateError the inflate context is broken and the connection must go.
+        """
+        self.frames += 1
+        try:
+            if type(frame) is str:  # text frames only come uncompressed, JSON
+                return decode_json(frame)
+            message = self.inflater.feed(frame)  # type: ignore[arg-type]
+            if message is None:
+                return None
+            return self._decode(message)
+        except DecodeError as exc:
+            raise exc.located(frame=self.frames) from None
+        except orjson.JSONDecodeError as exc:
+            raise DecodeError(
+                f"invalid JSON: {exc.msg}", offset=exc.pos, frame=self.frames
+            ) from None

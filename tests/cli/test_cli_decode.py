@@ -1,0 +1,163 @@
+"""`birbctl decode` as a user runs it: a real process, real files, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import zlib_stream, zstd_stream
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def birbctl(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "birbctl", *args],
+        input=stdin,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def lines(result: subprocess.CompletedProcess[bytes]) -> list[object]:
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[bytes], code: int) -> str:
+    assert result.returncode == code, result.stderr
+    err = result.stderr.decode()
+    assert err.startswith("birbctl: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    return err
+
+
+def test_version() -> None:
+    result = birbctl("--version")
+    assert result.returncode == 0 and result.stdout.startswith(b"birbctl ")
+
+
+def test_readme_example_decodes() -> None:
+    result = birbctl("decode", str(ROOT / "examples" / "session.zlib-stream"))
+    assert result.returncode == 0, result.stderr
+    assert [m["t"] for m in lines(result)] == [
+        None,
+        None,
+        "READY",
+        "GUILD_CREATE",
+        "MESSAGE_CREATE",
+    ]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "twilight_zlib_stream_hello",
+        "twilight_zstd_stream_hello",
+        "erlpack_issue55_zlib_stream_hello",
+        "discordbm_zlib_stream_frame0",
+    ],
+)
+def test_vectors_print_their_expected_json(vectors: Path, name: str) -> None:
+    result = birbctl("decode", str(vectors / f"{name}.bin"))
+    assert result.returncode == 0, result.stderr
+    assert lines(result) == [json.loads((vectors / f"{name}.expected.json").read_text())]
+
+
+def test_discordbm_session_as_one_raw_stream(vectors: Path, tmp_path: Path) -> None:
+    raw = tmp_path / "session.bin"
+    raw.write_bytes(
+        b"".join((vectors / f"discordbm_zlib_stream_frame{i}.bin").read_bytes() for i in range(3))
+    )
+    result = birbctl("decode", str(raw))
+    assert result.returncode == 0, result.stderr
+    expected = [
+        json.loads((vectors / f"discordbm_zlib_stream_frame{i}.expected.json").read_text())
+        for i in range(3)
+    ]
+    assert lines(result) == expected
+
+
+@pytest.mark.parametrize("name", ["cppetfer_etf_ready_v10", "gsmcwhirter_etf_hello_atomkeys"])
+def test_etf_vectors_print_json(vectors: Path, name: str) -> None:
+    result = birbctl("decode", str(vectors / f"{name}.bin"))
+    assert result.returncode == 0, result.stderr
+    [message] = lines(result)
+    assert isinstance(message, dict) and "op" in message
+    if name.startswith("cppetfer"):
+        # Snowflakes come out as strings, as Discord's JSON carries them.
+        assert message["t"] == "READY"
+        assert message["d"]["user"]["id"] == "1142733646600614004"
+        assert message["d"]["shard"] == [0, 1]
+
+
+def test_raw_zstd_stream_file(tmp_path: Path) -> None:
+    messages = [{"op": 0, "t": "X", "s": i, "d": {"n": "y" * i}} for i in range(1, 50)]
+    raw = tmp_path / "s.zst"
+    raw.write_bytes(b"".join(zstd_stream([json.dumps(m).encode() for m in messages])))
+    result = birbctl("decode", str(raw))
+    assert result.returncode == 0, result.stderr
+    assert lines(result) == messages
+
+
+def test_stdin_and_jsonl(tmp_path: Path) -> None:
+    payloads = [{"op": 11, "d": None}, {"op": 1, "d": 5}]
+    data = b"\n".join(json.dumps(p).encode() for p in payloads) + b"\n"
+    result = birbctl("decode", "-", stdin=data)
+    assert result.returncode == 0, result.stderr
+    assert lines(result) == payloads
+
+
+def test_pretty_output() -> None:
+    result = birbctl("decode", "--to", "pretty", "-", stdin=b'{"op": 11}')
+    assert result.stdout == b'{\n  "op": 11\n}\n'
+
+
+def test_truncated_stream_names_file_frame_and_byte(tmp_path: Path) -> None:
+    frames = zlib_stream([json.dumps({"op": 0, "s": i, "d": "z" * 200}).encode() for i in range(3)])
+    raw = tmp_path / "cut.bin"
+    raw.write_bytes(b"".join(frames)[:-10])
+    result = birbctl("decode", str(raw))
+    err = assert_one_line_error(result, 3)
+    assert f"{raw}:frame 3:byte {len(frames[0]) + len(frames[1])}:" in err
+    # Messages before the bad one were already printed: nothing decoded is lost.
+    assert len(lines(result)) == 2
+
+
+def test_bad_jsonl_line_is_located(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b'{"op": 1}\n{"op": 2}\n{"op": \n')
+    err = assert_one_line_error(birbctl("decode", "--from", "jsonl", str(path)), 3)
+    assert ":frame 3:byte 27:" in err  # line 3 starts at byte 20
+
+
+def test_garbage_and_usage_errors(tmp_path: Path) -> None:
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"\x00\x01garbage")
+    assert_one_line_error(birbctl("decode", str(junk)), 3)
+    assert_one_line_error(birbctl("decode", str(tmp_path / "missing")), 2)
+    assert_one_line_error(birbctl("decode", "--from", "nope", str(junk)), 2)
+    bad_etf = tmp_path / "bad.etf"
+    bad_etf.write_bytes(bytes([131, 108, 255, 255, 255, 255]))
+    assert_one_line_error(birbctl("decode", str(bad_etf)), 3)
+
+
+def test_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    path = tmp_path / "many.jsonl"
+    path.write_bytes(b'{"op": 11, "d": null}\n' * 200_000)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "birbctl", "decode", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    try:
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+    assert proc.stderr.read() == b""
