@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from birbctl.transport.deflate import ZlibStreamDeflater, ZstdStreamDeflater
 
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors"
 
@@ -27,19 +28,15 @@ def load_expected(path: Path) -> Any:
 
 def zlib_stream(messages: list[bytes]) -> list[bytes]:
     """Frames as Discord sends them: one deflate context, a sync flush per message."""
-    compressor = zlib.compressobj()
-    return [compressor.compress(m) + compressor.flush(zlib.Z_SYNC_FLUSH) for m in messages]
+    deflater = ZlibStreamDeflater()
+    return [deflater.frame(m) for m in messages]
 
 
 def zstd_stream(messages: list[bytes], *, frame_per_message: bool = False) -> list[bytes]:
     """zstd-stream frames: one context, each message flushed (the zstd frame never ends),
     or, as some servers do, a whole zstd frame per message."""
-    from backports import zstd
-
-    if frame_per_message:
-        return [zstd.compress(m) for m in messages]
-    compressor = zstd.ZstdCompressor()
-    return [compressor.compress(m, mode=zstd.ZstdCompressor.FLUSH_BLOCK) for m in messages]
+    deflater = ZstdStreamDeflater(frame_per_message=frame_per_message)
+    return [deflater.frame(m) for m in messages]
 
 
 @pytest.fixture

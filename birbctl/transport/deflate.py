@@ -1,0 +1,66 @@
+"""The server side of transport compression, for the emulator: one compression context
+per connection, flushed after every message so each frame ends a message."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Protocol
+
+from birbctl.transport.inflate import Compress, _zstd_module
+
+
+class Deflater(Protocol):
+    compress: Compress
+
+    def frame(self, message: bytes) -> bytes:
+        """The frame that carries `message`, continuing the connection's stream."""
+        ...
+
+
+class IdentityDeflater:
+    compress: Compress = None
+
+    def frame(self, message: bytes) -> bytes:
+        return message
+
+
+class ZlibStreamDeflater:
+    """Each frame ends with a sync flush (00 00 ff ff), as Discord's do."""
+
+    compress: Compress = "zlib-stream"
+
+    def __init__(self, level: int = 6) -> None:
+        self._deflate = zlib.compressobj(level)
+
+    def frame(self, message: bytes) -> bytes:
+        return self._deflate.compress(message) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
+
+
+class ZstdStreamDeflater:
+    """One zstd frame for the whole connection, never ended; each message flushed.
+    With `frame_per_message`, ends a zstd frame per message instead (some servers do)."""
+
+    compress: Compress = "zstd-stream"
+
+    def __init__(self, *, frame_per_message: bool = False) -> None:
+        self._zstd = _zstd_module()
+        self._compressor = self._zstd.ZstdCompressor()
+        self._mode = (
+            self._zstd.ZstdCompressor.FLUSH_FRAME
+            if frame_per_message
+            else self._zstd.ZstdCompressor.FLUSH_BLOCK
+        )
+
+    def frame(self, message: bytes) -> bytes:
+        out: bytes = self._compressor.compress(message, mode=self._mode)
+        return out
+
+
+def make_deflater(compress: str | None) -> Deflater:
+    if compress in (None, "", "none"):
+        return IdentityDeflater()
+    if compress == "zlib-stream":
+        return ZlibStreamDeflater()
+    if compress == "zstd-stream":
+        return ZstdStreamDeflater()
+    raise ValueError(f"unknown transport compression {compress!r}")
