@@ -1,0 +1,888 @@
+"""One shard's gateway session as a sans-I/O state machine: events in, actions out.
+
+The driver owns the socket, the codec and the timer. It feeds the session what
+happened (`connection_opened()`, `receive_payload()`, `connection_closed()`, `tick()`,
+user commands), then drains `actions()` and performs the driver actions in order. It
+calls `tick()` once the injected clock reaches `next_deadline()`. Nothing here sleeps,
+reads the wall clock, or draws randomness it was not given, so every gateway rule is
+testable with a fake clock and a seeded RNG.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from birbctl.codec.json import encode_json
+from birbctl.errors import ConfigError, LocalProtocolError
+from birbctl.protocol.backoff import Backoff, Jitter
+from birbctl.protocol.events import (
+    Action,
+    CloseConnection,
+    DispatchReceived,
+    DropConnection,
+    FatalClose,
+    HeartbeatAcked,
+    HeartbeatSent,
+    OpenConnection,
+    PendingSendsDropped,
+    ProtocolViolation,
+    Reconnecting,
+    SendPayload,
+    SessionInvalidated,
+    StatusChanged,
+)
+from birbctl.protocol.heartbeat import HeartbeatSchedule
+from birbctl.protocol.latency import LatencyStats, LatencyTracker
+from birbctl.protocol.opcodes import (
+    CLOSE_TO_RESUME,
+    USER_OPS,
+    CloseAction,
+    Opcode,
+    close_label,
+    policy_for,
+)
+from birbctl.protocol.payloads import (
+    Payload,
+    Secret,
+    heartbeat_payload,
+    identify_payload,
+    resume_payload,
+)
+from birbctl.protocol.ratelimit import SendLimiter, check_payload_size
+from birbctl.protocol.status import GatewayStatus
+from birbctl.protocol.urls import API_VERSION, COMPRESSIONS, ENCODINGS, build_gateway_url
+
+__all__ = ["DEFAULT_GATEWAY_URL", "GatewaySession", "GatewayStatus", "SessionCounters"]
+
+Encoder = Callable[[Payload], bytes | str]
+Clock = Callable[[], float]
+
+DEFAULT_GATEWAY_URL = "wss://gateway.discord.gg/"
+#: After an op 9 d=false, Discord asks for a random 1-5 s wait before identifying.
+INVALID_SESSION_WAIT = (1.0, 5.0)
+_MAX_CLOSE_REASON = 123  # bytes a close frame's reason may hold
+
+
+class _Conn(enum.Enum):
+    NONE = "none"
+    OPENING = "opening"
+    OPEN = "open"
+
+
+class _After(enum.Enum):
+    """What the session does once the connection it is closing is gone."""
+
+    RESUME = "resume"
+    IDENTIFY = "identify"
+    STOP = "stop"
+
+
+@dataclass(slots=True)
+class _Closing:
+    after: _After
+    why: str
+    code: int | None  # what we sent; None when we dropped the connection
+    delay: float | None = None  # a minimum wait before reconnecting
+    immediate: bool = False  # reconnect at once, outside the backoff (a user's request)
+
+
+@dataclass(slots=True)
+class _QueuedSend:
+    payload: Payload
+    data: bytes | str
+
+
+@dataclass(slots=True)
+class SessionCounters:
+    """Running totals for the status table; never reset by reconnects."""
+
+    connections: int = 0  # connections attempted (OpenConnection emitted)
+    failed_connections: int = 0  # could not open
+    reconnects: int = 0  # reconnects scheduled
+    identifies: int = 0  # IDENTIFY sent
+    reidentifies: int = 0  # IDENTIFY sent after the first one
+    resume_attempts: int = 0  # RESUME sent
+    resumes: int = 0  # RESUMED received
+    events_received: int = 0  # every payload received
+    dispatches: int = 0  # op 0 payloads received
+    dispatch_counts: Counter[str] = field(default_factory=Counter)  # by event name
+    heartbeats_sent: int = 0
+    heartbeats_acked: int = 0
+    payloads_sent: int = 0  # every SendPayload emitted
+    protocol_violations: int = 0
+
+
+class GatewaySession:
+    """The client side of one gateway connection at a time, reconnecting as the rules say.
+
+    A port of birb's `Websocket` state (status, ping, session id, sequence, ...). All
+    times (`last_heartbeat`, `connected_since`, `last_resume`) are readings of the
+    injected monotonic clock, in seconds; `ping` and latency stats are milliseconds.
+    """
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        intents: int,
+        gateway_url: str = DEFAULT_GATEWAY_URL,
+        shard: tuple[int, int] | None = None,
+        properties: Mapping[str, str] | None = None,
+        large_threshold: int = 50,
+        presence: Mapping[str, Any] | None = None,
+        encoding: Literal["json", "etf"] = "json",
+        compress: Literal["zlib-stream", "zstd-stream"] | None = None,
+        encode: Encoder = encode_json,
+        clock: Clock = time.monotonic,
+        rng: random.Random | None = None,
+        backoff_base: float = 1.0,
+        backoff_factor: float = 2.0,
+        backoff_cap: float = 60.0,
+        backoff_jitter: Jitter = "equal",
+        guild_ready_timeout: float = 10.0,
+        hello_timeout: float = 20.0,
+        api_version: int = API_VERSION,
+    ) -> None:
+        if not isinstance(token, str) or not token.strip():
+            raise ConfigError("a bot token is required")
+        if isinstance(intents, bool) or not isinstance(intents, int) or intents < 0:
+            raise ConfigError("intents must be a non-negative integer")
+        if shard is not None:
+            shard_id, shard_count = shard
+            if not (shard_count >= 1 and 0 <= shard_id < shard_count):
+                raise ConfigError(
+                    f"invalid shard [{shard_id}, {shard_count}]: need 0 <= id < count"
+                )
+            shard = (shard_id, shard_count)
+        if not 50 <= large_threshold <= 250:
+            raise ConfigError(f"large_threshold must be 50..250, got {large_threshold}")
+        if encoding not in ENCODINGS:
+            raise ConfigError(f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
+        if compress is not None and compress not in COMPRESSIONS:
+            raise ConfigError(
+                f"compress must be one of {', '.join(COMPRESSIONS)} or None, got {compress!r}"
+            )
+        if not guild_ready_timeout > 0 or not hello_timeout > 0:
+            raise ConfigError("guild_ready_timeout and hello_timeout must be positive")
+
+        self._token = Secret(token.strip())
+        self.intents = intents
+        self.shard = shard
+        self.properties: dict[str, str] = {
+            "os": sys.platform,
+            "browser": "birbctl",
+            "device": "birbctl",
+            **(properties or {}),
+        }
+        self.large_threshold = large_threshold
+        self.presence: dict[str, Any] | None = dict(presence) if presence is not None else None
+        self.gateway_url = gateway_url
+        self.encoding: Literal["json", "etf"] = encoding
+        self.compress: Literal["zlib-stream", "zstd-stream"] | None = compress
+        self.api_version = api_version
+        self.guild_ready_timeout = guild_ready_timeout
+        self.hello_timeout = hello_timeout
+        self._encode = encode
+        self._clock = clock
+        self._rng = rng if rng is not None else random.Random()
+        self.backoff = Backoff(
+            self._rng,
+            base=backoff_base,
+            factor=backoff_factor,
+            cap=backoff_cap,
+            jitter=backoff_jitter,
+        )
+        build_gateway_url(gateway_url, encoding=encoding, compress=compress)  # fail early
+        # Fail now, not on HELLO, if the configured presence makes IDENTIFY too big.
+        try:
+            check_payload_size(self._encode(self._identify()), Opcode.IDENTIFY)
+        except LocalProtocolError as exc:
+            raise ConfigError(f"IDENTIFY would be too large (presence?): {exc}") from None
+
+        # birb's Websocket fields
+        self.status = GatewayStatus.IDLE
+        self.ping: float | None = None
+        self.last_heartbeat: float | None = None
+        self.last_heartbeat_acked = True
+        self.heartbeat_interval: float | None = None  # ms, from HELLO
+        self.session_id: str | None = None
+        self.resume_gateway_url: str | None = None
+        self.sequence: int | None = None
+        self.do_not_reconnect = False
+        self.last_resume: float | None = None
+        self.connected_since: float | None = None
+        self.has_been_ready = False
+        self.expected_guilds: set[str] = set()
+        self.last_close_code: int | None = None
+        self.last_close_reason: str | None = None
+        self.counters = SessionCounters()
+        self.latency = LatencyTracker()
+
+        self._actions: list[Action] = []
+        self._conn = _Conn.NONE
+        self._closing: _Closing | None = None
+        self._url: str | None = None
+        self._limiter: SendLimiter[_QueuedSend] = SendLimiter()
+        # per connection
+        self._resume_on_hello = False
+        self._on_resume_url = False
+        self._identified = False  # IDENTIFY or RESUME sent on this connection
+        self._authenticated = False  # READY or RESUMED received on this connection
+        self._replayed = 0
+        self._hello_deadline: float | None = None
+        self._heartbeat: HeartbeatSchedule | None = None  # from HELLO to the close
+        self._guild_deadline: float | None = None
+        # between connections
+        self._reconnect_at: float | None = None
+        self._reconnect_resume = False
+        self._resume_url_failed = False
+
+    # --- public state ---------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        shard = list(self.shard) if self.shard is not None else None
+        return (
+            f"<GatewaySession shard={shard} status={self.status.value} "
+            f"session_id={self.session_id!r} sequence={self.sequence} url={self.url!r}>"
+        )
+
+    @property
+    def url(self) -> str:
+        """The URL of the current (or last) connection; the fresh one before any."""
+        return self._url if self._url is not None else self.generate_url()
+
+    def generate_url(self, resume: bool = False) -> str:
+        """The URL to connect to: the resume URL from READY when resuming, with our query."""
+        base = self.gateway_url
+        if resume and self.resume_gateway_url:
+            base = self.resume_gateway_url
+        return build_gateway_url(
+            base, encoding=self.encoding, compress=self.compress, version=self.api_version
+        )
+
+    def set_session_id(
+        self,
+        session_id: str | None,
+        *,
+        sequence: int | None = None,
+        resume_gateway_url: str | None = None,
+    ) -> None:
+        """Adopt a session (e.g. from another process) so the next connection resumes it."""
+        self.session_id = session_id
+        if sequence is not None:
+            self.sequence = sequence
+        if resume_gateway_url is not None:
+            self.resume_gateway_url = resume_gateway_url
+
+    @property
+    def is_connected(self) -> bool:
+        return self._conn is _Conn.OPEN
+
+    @property
+    def is_connecting(self) -> bool:
+        return self._conn is _Conn.OPENING
+
+    @property
+    def is_closed(self) -> bool:
+        return self._conn is _Conn.NONE
+
+    @property
+    def latency_stats(self) -> LatencyStats:
+        return self.latency.stats()
+
+    @property
+    def pending_sends(self) -> int:
+        """User payloads waiting for the rate limit or for the session to be READY."""
+        return self._limiter.pending
+
+    def actions(self) -> list[Action]:
+        """Everything produced since the last call, in order; the driver performs them."""
+        out, self._actions = self._actions, []
+        return out
+
+    def next_deadline(self) -> float | None:
+        """The earliest clock reading at which `tick()` must run; None: nothing timed."""
+        times: list[float] = []
+        if self._reconnect_at is not None:
+            times.append(self._reconnect_at)
+        if self._conn is _Conn.OPEN and self._closing is None:
+            if self._hello_deadline is not None:
+                times.append(self._hello_deadline)
+            if self._heartbeat is not None:
+                times.append(self._heartbeat.next_at)
+            if self._guild_deadline is not None and self.status is GatewayStatus.WAITING_FOR_GUILDS:
+                times.append(self._guild_deadline)
+            if self._authenticated:
+                release = self._limiter.next_release(self._clock())
+                if release is not None:
+                    times.append(release)
+        return min(times) if times else None
+
+    # --- connection events from the driver ------------------------------------------
+
+    def connect(self) -> None:
+        """Start (or restart, after DISCONNECTED) the session; resumes if one is known."""
+        if self._conn is not _Conn.NONE:
+            raise LocalProtocolError(
+                f"cannot connect: a connection is already {self._conn.value}"
+                + (" (closing)" if self._closing else "")
+            )
+        if self._reconnect_at is not None or self.status not in (
+            GatewayStatus.IDLE,
+            GatewayStatus.DISCONNECTED,
+        ):
+            raise LocalProtocolError(f"cannot connect: the session is {self.status.value}")
+        self.do_not_reconnect = False
+        self.backoff.reset()
+        self._open(resume=self.session_id is not None)
+
+    def connection_opened(self) -> None:
+        if self._conn is not _Conn.OPENING:
+            raise LocalProtocolError("connection_opened() without a pending OpenConnection")
+        now = self._clock()
+        self._conn = _Conn.OPEN
+        self.connected_since = now
+        if self._closing is None:
+            self._hello_deadline = now + self.hello_timeout
+
+    def connection_failed(self, error: str) -> None:
+        """The connection could not be opened (DNS, TCP, TLS, HTTP upgrade...)."""
+        if self._conn is _Conn.OPEN:
+            self.connection_closed(None, error)
+            return
+        if self._conn is _Conn.NONE:
+            return
+        self._conn = _Conn.NONE
+        self.counters.failed_connections += 1
+        if self._on_resume_url:
+            # The docs: if reconnecting fails, use the URL from GET /gateway/bot.
+            self._resume_url_failed = True
+        closing, self._closing = self._closing, None
+        if closing is not None and closing.after is _After.STOP:
+            self._stop(closing.why)
+            return
+        if closing is not None:
+            self._schedule_reconnect(
+                resume=closing.after is _After.RESUME,
+                why=closing.why,
+                delay=closing.delay,
+                immediate=closing.immediate,
+            )
+            return
+        self._schedule_reconnect(resume=self._resume_on_hello, why=f"could not connect: {error}")
+
+    def connection_closed(self, code: int | None, reason: str = "") -> None:
+        """The socket is gone: after our close or drop, the gateway's close, or a network loss."""
+        if self._conn is _Conn.NONE:
+            return  # already handled (a driver may report a close twice)
+        self._conn = _Conn.NONE
+        self.last_close_code = code
+        self.last_close_reason = reason
+        self._end_connection()
+        closing, self._closing = self._closing, None
+        policy = policy_for(code)
+        server_fatal = policy.action is CloseAction.FATAL and (
+            closing is None or code != closing.code
+        )
+        if closing is not None and closing.after is _After.STOP:
+            self._stop(closing.why)
+            return
+        if server_fatal:
+            self._fatal(code, reason, policy.description)
+            return
+        if closing is not None:
+            self._schedule_reconnect(
+                resume=closing.after is _After.RESUME,
+                why=closing.why,
+                delay=closing.delay,
+                immediate=closing.immediate,
+            )
+            return
+        why = f"gateway closed the connection ({close_label(code)}): {policy.description}"
+        if policy.action is CloseAction.REIDENTIFY:
+            self._invalidate_session()
+        self._schedule_reconnect(resume=policy.action is CloseAction.RESUME, why=why)
+
+    def receive_payload(self, payload: Mapping[str, Any]) -> None:
+        """A decoded gateway payload `{op, d, s, t}`."""
+        if self._conn is not _Conn.OPEN:
+            raise LocalProtocolError("receive_payload() with no open connection")
+        self.counters.events_received += 1
+        op = payload.get("op") if isinstance(payload, Mapping) else None
+        if isinstance(op, bool) or not isinstance(op, int):
+            keys = ", ".join(sorted(map(str, payload))) if isinstance(payload, Mapping) else "-"
+            self._violation(f"payload without an integer op (keys: {keys})", close=True)
+            return
+        if op == Opcode.DISPATCH:
+            self._on_dispatch(payload)
+        elif op == Opcode.HEARTBEAT_ACK:
+            self._on_heartbeat_ack()
+        elif self._closing is not None:
+            return  # this connection is on its way out; only its events still count
+        elif op == Opcode.HELLO:
+            self._on_hello(payload.get("d"))
+        elif op == Opcode.HEARTBEAT:
+            self._beat(scheduled=False)
+        elif op == Opcode.RECONNECT:
+            self._close_for(_After.RESUME, "the gateway asked for a reconnect (op 7)")
+        elif op == Opcode.INVALID_SESSION:
+            self._on_invalid_session(payload.get("d") is True)
+        else:
+            self._violation(f"unexpected opcode {op} from the gateway; ignored", close=False)
+
+    def receive_error(self, error: BaseException | str) -> None:
+        """A frame could not be inflated or decoded: the stream is broken, resume elsewhere."""
+        if self._conn is not _Conn.OPEN or self._closing is not None:
+            return
+        self._violation(f"could not decode a frame: {error}", close=True)
+
+    def tick(self) -> None:
+        """Do whatever is due at the clock's current reading."""
+        now = self._clock()
+        if self._reconnect_at is not None and now >= self._reconnect_at:
+            self._open(resume=self._reconnect_resume)
+            return
+        if self._conn is not _Conn.OPEN or self._closing is not None:
+            return
+        if self._hello_deadline is not None and now >= self._hello_deadline:
+            self._close_for(_After.RESUME, f"no HELLO within {self.hello_timeout:g} s")
+            return
+        if self._heartbeat is not None and self._heartbeat.due(now):
+            if self._heartbeat.zombie:
+                self._close_for(
+                    _After.RESUME,
+                    "zombie connection: no HEARTBEAT_ACK since the last heartbeat",
+                )
+                return
+            self._beat(scheduled=True)
+        if (
+            self._guild_deadline is not None
+            and now >= self._guild_deadline
+            and self.status is GatewayStatus.WAITING_FOR_GUILDS
+        ):
+            self._guild_deadline = None
+            self._set_status(
+                GatewayStatus.READY,
+                f"guild_ready_timeout: {len(self.expected_guilds)} guild(s) did not arrive "
+                f"within {self.guild_ready_timeout:g} s",
+            )
+        self._flush_sends()
+
+    # --- user commands --------------------------------------------------------------
+
+    def send(self, payload: Mapping[str, Any]) -> None:
+        """Queue a user payload (ops 3, 4, 8, 31, 43); it goes once READY, within the limit."""
+        if self._stopped():
+            raise LocalProtocolError(
+                f"cannot send: the session is {self.status.value}; connect() first"
+            )
+        op = payload.get("op") if isinstance(payload, Mapping) else None
+        if isinstance(op, bool) or not isinstance(op, int):
+            raise LocalProtocolError("cannot send a payload without an integer op")
+        if op not in USER_OPS:
+            try:
+                name = Opcode(op).name
+            except ValueError:
+                raise LocalProtocolError(
+                    f"cannot send op {op}: not an opcode a client may send"
+                ) from None
+            raise LocalProtocolError(
+                f"cannot send op {op} ({name}): the session sends heartbeats, IDENTIFY and "
+                "RESUME itself and never sends receive-only ops; use heartbeat() or reconnect()"
+            )
+        body: Payload = {"op": op, "d": payload.get("d")}
+        data = self._encode(body)
+        check_payload_size(data, op)
+        if op == Opcode.PRESENCE_UPDATE and isinstance(body["d"], Mapping):
+            self._adopt_presence(body["d"])
+        self._limiter.submit(_QueuedSend(body, data))
+        self._flush_sends()
+
+    def heartbeat(self) -> None:
+        """Beat now, outside the schedule (the schedule and its zombie check are untouched)."""
+        if self._conn is not _Conn.OPEN or self._closing is not None:
+            raise LocalProtocolError("cannot heartbeat: no open connection")
+        self._beat(scheduled=False)
+
+    def reconnect(self, resume: bool = True) -> None:
+        """Reconnect now: close (4000 to resume, 1000 to start a new session) and reopen.
+
+        An explicit request, so it overrides `prevent_reconnect()` and skips the backoff.
+        """
+        if self._closing is not None:
+            if self._closing.after is _After.STOP:
+                raise LocalProtocolError("cannot reconnect: the session is closing")
+            self.do_not_reconnect = False
+            if not resume:
+                self._invalidate_session()
+                self._closing.after = _After.IDENTIFY
+            self._closing.immediate = True
+            return
+        self.do_not_reconnect = False
+        if not resume:
+            self._invalidate_session()
+        after = _After.RESUME if resume else _After.IDENTIFY
+        why = "reconnect requested by the user" + ("" if resume else " (new session)")
+        if self._conn is _Conn.OPEN:
+            code = CLOSE_TO_RESUME if resume else 1000
+            self._close_for(after, why, code=code, immediate=True)
+        elif self._conn is _Conn.OPENING:
+            self._close_for(after, why, drop=True, immediate=True)
+        elif self._reconnect_at is not None:
+            self._open(resume=resume)
+        else:
+            self.connect()
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close for good. 1000/1001 also invalidate the session; other codes keep it."""
+        if not (code in (1000, 1001) or 3000 <= code <= 4999):
+            raise LocalProtocolError(f"cannot close with code {code}: use 1000, 1001 or 3000-4999")
+        if code in (1000, 1001):
+            self._invalidate_session()
+        why = f"closed by the user ({code})"
+        self.do_not_reconnect = True
+        if self._conn is _Conn.OPEN and self._closing is None:
+            self._close_for(_After.STOP, why, code=code, reason=reason)
+        elif self._conn is _Conn.OPENING and self._closing is None:
+            self._close_for(_After.STOP, why, drop=True)
+        elif self._closing is not None:
+            self._closing.after = _After.STOP
+            self._closing.why = why
+            self._stop(why)
+        else:
+            self._reconnect_at = None
+            if self.status is not GatewayStatus.IDLE:
+                self._stop(why)
+
+    def terminate(self) -> None:
+        """Drop the TCP connection without a close frame, then resume as after a zombie."""
+        if self._conn is _Conn.NONE:
+            raise LocalProtocolError("cannot terminate: no connection")
+        if self._closing is not None:
+            self._emit(DropConnection())  # a close that hangs: cut it
+            return
+        self._close_for(
+            _After.RESUME, "terminated by the user (dropped without a close frame)", drop=True
+        )
+
+    def prevent_reconnect(self) -> None:
+        """No automatic reconnect after the next close (a waiting reconnect is cancelled)."""
+        self.do_not_reconnect = True
+        if self._reconnect_at is not None:
+            self._reconnect_at = None
+            self._stop("reconnect prevented by the user")
+
+    # --- inbound payloads -----------------------------------------------------------
+
+    def _on_hello(self, d: Any) -> None:
+        if self._identified:
+            self._violation("second HELLO on one connection; ignored", close=False)
+            return
+        interval = d.get("heartbeat_interval") if isinstance(d, Mapping) else None
+        if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
+            self._violation("HELLO without a positive heartbeat_interval", close=True)
+            return
+        now = self._clock()
+        self.heartbeat_interval = interval
+        self._hello_deadline = None
+        self._heartbeat = HeartbeatSchedule(interval, now, self._rng.random())
+        self._limiter.set_heartbeat_interval(self._heartbeat.interval)
+        self._identified = True
+        if self._resume_on_hello and self.session_id is not None:
+            self.counters.resume_attempts += 1
+            self._replayed = 0
+            self._set_status(
+                GatewayStatus.RESUMING, f"resuming session at sequence {self.sequence}"
+            )
+            self._send_now(resume_payload(self._token.reveal(), self.session_id, self.sequence))
+        else:
+            if self.counters.identifies:
+                self.counters.reidentifies += 1
+            self.counters.identifies += 1
+            self._set_status(GatewayStatus.IDENTIFYING, "identifying")
+            self._send_now(self._identify())
+
+    def _on_heartbeat_ack(self) -> None:
+        self.counters.heartbeats_acked += 1
+        rtt: float | None = None
+        if self._heartbeat is not None:
+            rtt = self._heartbeat.ack(self._clock())
+            self.last_heartbeat_acked = self._heartbeat.acked
+        if rtt is not None:
+            self.ping = rtt
+            self.latency.record(rtt)
+        self._emit(HeartbeatAcked(rtt))
+
+    def _on_invalid_session(self, resumable: bool) -> None:
+        self._emit(SessionInvalidated(resumable))
+        if resumable and self.session_id is not None:
+            self._close_for(_After.RESUME, "invalid session (resumable)")
+            return
+        self._invalidate_session()
+        low, high = INVALID_SESSION_WAIT
+        self._close_for(
+            _After.IDENTIFY,
+            "invalid session: starting a new one",
+            delay=self._rng.uniform(low, high),
+        )
+
+    def _on_dispatch(self, payload: Mapping[str, Any]) -> None:
+        t, s, d = payload.get("t"), payload.get("s"), payload.get("d")
+        if isinstance(s, int) and not isinstance(s, bool):
+            if self.sequence is None or s > self.sequence:
+                self.sequence = s
+        else:
+            s = None
+        if not isinstance(t, str):
+            self._violation("dispatch without an event name (t)", close=False)
+            return
+        self.counters.dispatches += 1
+        self.counters.dispatch_counts[t] += 1
+        self._replayed += 1
+        self._emit(DispatchReceived(t, s, d))
+        if t == "READY":
+            self._on_ready(d)
+        elif t == "RESUMED":
+            self._on_resumed()
+        elif t == "GUILD_CREATE":
+            self._on_guild_create(d)
+
+    def _on_ready(self, d: Any) -> None:
+        if not isinstance(d, Mapping):
+            self._violation("READY without data", close=False)
+            return
+        session_id = d.get("session_id")
+        self.session_id = session_id if isinstance(session_id, str) else None
+        resume_url = d.get("resume_gateway_url")
+        self.resume_gateway_url = resume_url if isinstance(resume_url, str) else None
+        self._resume_url_failed = False
+        guilds = d.get("guilds")
+        self.expected_guilds = {
+            str(g["id"])
+            for g in (guilds if isinstance(guilds, list) else [])
+            if isinstance(g, Mapping) and "id" in g and g.get("unavailable", True) is not False
+        }
+        self.has_been_ready = True
+        self._healthy()
+        if self._closing is not None:
+            return
+        if self.expected_guilds:
+            self._guild_deadline = self._clock() + self.guild_ready_timeout
+            self._set_status(
+                GatewayStatus.WAITING_FOR_GUILDS,
+                f"READY; waiting for {len(self.expected_guilds)} guild(s)",
+            )
+        else:
+            self._set_status(GatewayStatus.READY, "READY")
+        self._flush_sends()
+
+    def _on_resumed(self) -> None:
+        self.last_resume = self._clock()
+        self.counters.resumes += 1
+        replayed = max(0, self._replayed - 1)
+        self._healthy()
+        if self._closing is not None:
+            return
+        self._guild_deadline = None
+        self._set_status(GatewayStatus.READY, f"RESUMED ({replayed} event(s) replayed)")
+        self._flush_sends()
+
+    def _on_guild_create(self, d: Any) -> None:
+        if not isinstance(d, Mapping) or "id" not in d:
+            return
+        self.expected_guilds.discard(str(d["id"]))
+        if self.status is not GatewayStatus.WAITING_FOR_GUILDS or self._closing is not None:
+            return
+        if self.expected_guilds:
+            # Each arrival restarts the wait: large bots stream guilds for a while.
+            self._guild_deadline = self._clock() + self.guild_ready_timeout
+        else:
+            self._guild_deadline = None
+            self._set_status(GatewayStatus.READY, "all guilds arrived")
+
+    # --- outbound -------------------------------------------------------------------
+
+    def _identify(self) -> Payload:
+        return identify_payload(
+            self._token.reveal(),
+            intents=self.intents,
+            properties=self.properties,
+            shard=self.shard,
+            large_threshold=self.large_threshold,
+            presence=self.presence,
+            compress=False if self.encoding == "json" else None,
+        )
+
+    def _adopt_presence(self, presence: Mapping[str, Any]) -> None:
+        """A re-IDENTIFY carries the latest presence, unless that would make it too big."""
+        previous, self.presence = self.presence, dict(presence)
+        try:
+            check_payload_size(self._encode(self._identify()), Opcode.IDENTIFY)
+        except LocalProtocolError:
+            self.presence = previous
+
+    def _send_now(self, payload: Payload) -> None:
+        """IDENTIFY and RESUME: counted by the limiter, never queued."""
+        data = self._encode(payload)
+        check_payload_size(data, payload.get("op"))
+        self._limiter.record(self._clock())
+        self._emit_send(payload, data, heartbeat=False)
+
+    def _beat(self, *, scheduled: bool) -> None:
+        now = self._clock()
+        payload = heartbeat_payload(self.sequence)
+        self._limiter.heartbeat(now)
+        self._emit_send(payload, self._encode(payload), heartbeat=True)
+        self.last_heartbeat = now
+        self.last_heartbeat_acked = False
+        if self._heartbeat is not None:
+            if scheduled:
+                self._heartbeat.beat_scheduled(now)
+            else:
+                self._heartbeat.beat_extra(now)
+        self.counters.heartbeats_sent += 1
+        self._emit(HeartbeatSent(self.sequence, scheduled))
+
+    def _flush_sends(self) -> None:
+        if self._conn is not _Conn.OPEN or self._closing is not None or not self._authenticated:
+            return
+        for item in self._limiter.release(self._clock()):
+            self._emit_send(item.payload, item.data, heartbeat=False)
+
+    def _emit_send(self, payload: Payload, data: bytes | str, *, heartbeat: bool) -> None:
+        self.counters.payloads_sent += 1
+        self._emit(SendPayload(payload, data, heartbeat))
+
+    # --- transitions ----------------------------------------------------------------
+
+    def _open(self, *, resume: bool) -> None:
+        resume = resume and self.session_id is not None
+        on_resume_url = resume and bool(self.resume_gateway_url) and not self._resume_url_failed
+        self._url = self.generate_url(resume=on_resume_url)
+        self._conn = _Conn.OPENING
+        self._reconnect_at = None
+        self._resume_on_hello = resume
+        self._on_resume_url = on_resume_url
+        self._identified = False
+        self._authenticated = False
+        self._limiter.reset()
+        self.counters.connections += 1
+        self._set_status(
+            GatewayStatus.CONNECTING,
+            ("connecting to resume" if resume else "connecting") + f" ({self._url})",
+        )
+        self._emit(OpenConnection(self._url))
+
+    def _close_for(
+        self,
+        after: _After,
+        why: str,
+        *,
+        code: int = CLOSE_TO_RESUME,
+        reason: str | None = None,
+        drop: bool = False,
+        delay: float | None = None,
+        immediate: bool = False,
+    ) -> None:
+        """Close (or drop) this connection; what follows is decided now, done on close."""
+        self._closing = _Closing(after, why, None if drop else code, delay, immediate)
+        self._stop_timers()
+        if drop:
+            self._emit(DropConnection())
+        else:
+            self._emit(CloseConnection(code, _truncate(why if reason is None else reason)))
+        if after is _After.STOP:
+            self._stop(why)
+        else:
+            self._set_status(GatewayStatus.RECONNECTING, why)
+
+    def _schedule_reconnect(
+        self, *, resume: bool, why: str, delay: float | None = None, immediate: bool = False
+    ) -> None:
+        if self.do_not_reconnect:
+            self._stop(f"{why}; not reconnecting (reconnect prevented)")
+            return
+        if immediate:
+            wait = 0.0
+        else:
+            wait = self.backoff.next_delay()
+            if delay is not None:
+                wait = max(wait, delay)
+        resume = resume and self.session_id is not None
+        self.counters.reconnects += 1
+        self._set_status(GatewayStatus.RECONNECTING, why)
+        self._emit(Reconnecting(wait, resume, why))
+        if wait <= 0:
+            self._open(resume=resume)
+        else:
+            self._reconnect_resume = resume
+            self._reconnect_at = self._clock() + wait
+
+    def _fatal(self, code: int | None, reason: str, description: str) -> None:
+        self._emit(FatalClose(code, reason, description))
+        self._stop(f"gateway closed the connection ({close_label(code)}): {description}")
+
+    def _stop(self, why: str) -> None:
+        """DISCONNECTED: nothing scheduled; queued user payloads can no longer go."""
+        self._reconnect_at = None
+        dropped = self._limiter.drain()
+        if dropped:
+            self._emit(PendingSendsDropped(len(dropped), why))
+        self._set_status(GatewayStatus.DISCONNECTED, why)
+
+    def _violation(self, message: str, *, close: bool) -> None:
+        self.counters.protocol_violations += 1
+        self._emit(ProtocolViolation(message, close))
+        if close and self._closing is None and self._conn is _Conn.OPEN:
+            self._close_for(_After.RESUME, f"protocol error: {message}")
+
+    def _healthy(self) -> None:
+        self._authenticated = True
+        self.backoff.reset()
+
+    def _invalidate_session(self) -> None:
+        self.session_id = None
+        self.sequence = None
+        self.resume_gateway_url = None
+        self._resume_url_failed = False
+        self.expected_guilds = set()
+
+    def _stop_timers(self) -> None:
+        self._hello_deadline = None
+        self._guild_deadline = None
+
+    def _end_connection(self) -> None:
+        self._stop_timers()
+        self.connected_since = None
+        self._heartbeat = None
+        self._identified = False
+        self._authenticated = False
+        self.last_heartbeat_acked = True
+
+    def _set_status(self, new: GatewayStatus, reason: str) -> None:
+        old = self.status
+        if new is old:
+            return
+        self.status = new
+        self._emit(StatusChanged(old, new, reason))
+
+    def _stopped(self) -> bool:
+        return self.status in (GatewayStatus.IDLE, GatewayStatus.DISCONNECTED)
+
+    def _emit(self, action: Action) -> None:
+        self._actions.append(action)
+
+
+def _truncate(reason: str) -> str:
+    """Close reasons hold at most 123 UTF-8 bytes."""
+    data = reason.encode("utf-8")
+    if len(data) <= _MAX_CLOSE_REASON:
+        return reason
+    return data[:_MAX_CLOSE_REASON].decode("utf-8", errors="ignore")
