@@ -39,6 +39,7 @@ from birbctl.protocol.events import (
     StatusChanged,
 )
 from birbctl.protocol.heartbeat import HeartbeatSchedule
+from birbctl.protocol.identify import IdentifyGate
 from birbctl.protocol.latency import LatencyStats, LatencyTracker
 from birbctl.protocol.opcodes import (
     CLOSE_TO_RESUME,
@@ -149,6 +150,7 @@ class GatewaySession:
         guild_ready_timeout: float = 10.0,
         hello_timeout: float = 20.0,
         api_version: int = API_VERSION,
+        identify_gate: IdentifyGate | None = None,
     ) -> None:
         if not isinstance(token, str) or not token.strip():
             raise ConfigError("a bot token is required")
@@ -190,6 +192,7 @@ class GatewaySession:
         self.guild_ready_timeout = guild_ready_timeout
         self.hello_timeout = hello_timeout
         self._encode = encode
+        self._identify_gate = identify_gate
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
         self.backoff = Backoff(
@@ -237,6 +240,7 @@ class GatewaySession:
         self._authenticated = False  # READY or RESUMED received on this connection
         self._replayed = 0
         self._hello_deadline: float | None = None
+        self._identify_at: float | None = None  # IDENTIFY held for the identify gate
         self._heartbeat: HeartbeatSchedule | None = None  # from HELLO to the close
         self._guild_deadline: float | None = None
         # between connections
@@ -315,6 +319,8 @@ class GatewaySession:
         if self._conn is _Conn.OPEN and self._closing is None:
             if self._hello_deadline is not None:
                 times.append(self._hello_deadline)
+            if self._identify_at is not None:
+                times.append(self._identify_at)
             if self._heartbeat is not None:
                 times.append(self._heartbeat.next_at)
             if self._guild_deadline is not None and self.status is GatewayStatus.WAITING_FOR_GUILDS:
@@ -454,6 +460,9 @@ class GatewaySession:
         if self._hello_deadline is not None and now >= self._hello_deadline:
             self._close_for(_After.RESUME, f"no HELLO within {self.hello_timeout:g} s")
             return
+        if self._identify_at is not None and now >= self._identify_at:
+            self._identify_at = None
+            self._send_identify()
         if self._heartbeat is not None and self._heartbeat.due(now):
             if self._heartbeat.zombie:
                 self._close_for(
@@ -603,11 +612,26 @@ class GatewaySession:
             )
             self._send_now(resume_payload(self._token.reveal(), self.session_id, self.sequence))
         else:
-            if self.counters.identifies:
-                self.counters.reidentifies += 1
-            self.counters.identifies += 1
+            at = now
+            if self._identify_gate is not None:
+                shard_id = self.shard[0] if self.shard is not None else 0
+                at = self._identify_gate.reserve(shard_id, now)
+            if at > now:
+                self._identify_at = at
+                self._set_status(
+                    GatewayStatus.IDENTIFYING,
+                    f"waiting {at - now:.1f} s for an identify slot (max_concurrency)",
+                )
+                return
+            self._send_identify()
+
+    def _send_identify(self) -> None:
+        if self.counters.identifies:
+            self.counters.reidentifies += 1
+        self.counters.identifies += 1
+        if self.status is not GatewayStatus.IDENTIFYING:
             self._set_status(GatewayStatus.IDENTIFYING, "identifying")
-            self._send_now(self._identify())
+        self._send_now(self._identify())
 
     def _on_heartbeat_ack(self) -> None:
         self.counters.heartbeats_acked += 1
@@ -856,6 +880,7 @@ class GatewaySession:
 
     def _stop_timers(self) -> None:
         self._hello_deadline = None
+        self._identify_at = None
         self._guild_deadline = None
 
     def _end_connection(self) -> None:
