@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from birbctl.codec.etf import HAVE_C_DECODER, encode_etf
 
+from birbctl.codec.etf import HAVE_C_DECODER, encode_etf
 from birbctl.codec.packets import PacketReader
 
 
