@@ -35,13 +35,14 @@ def message_decoder(encoding: Encoding) -> Callable[[bytes], Any]:
 class PacketReader:
     """One per connection: it owns the connection's inflate context."""
 
-    __slots__ = ("_decode", "encoding", "frames", "inflater")
+    __slots__ = ("_decode", "_inflate", "encoding", "frames", "inflater")
 
     def __init__(
         self, encoding: Encoding, compress: str | None, *, max_size: int = DEFAULT_MAX_MESSAGE
     ) -> None:
         self.encoding = encoding
         self.inflater: Inflater = make_inflater(compress, max_size=max_size)
+        self._inflate = self.inflater.feed
         self._decode = message_decoder(encoding)
         self.frames = 0
 
@@ -55,7 +56,7 @@ class PacketReader:
         try:
             if type(frame) is str:  # text frames only come uncompressed, JSON
                 return decode_json(frame)
-            message = self.inflater.feed(frame)  # type: ignore[arg-type]
+            message = self._inflate(frame)  # type: ignore[arg-type]
             if message is None:
                 return None
             return self._decode(message)

@@ -56,10 +56,11 @@ class ZlibStreamInflater:
     """zlib-stream: a message is complete when the bytes so far end with 00 00 ff ff."""
 
     compress: Compress = "zlib-stream"
-    __slots__ = ("_buffer", "_consumed", "_inflate", "_max")
+    __slots__ = ("_buffer", "_consumed", "_decompress", "_inflate", "_max")
 
     def __init__(self, max_size: int = DEFAULT_MAX_MESSAGE) -> None:
         self._inflate = zlib.decompressobj()
+        self._decompress = self._inflate.decompress
         self._buffer = bytearray()
         self._max = max_size
         self._consumed = 0  # compressed bytes fed to completed messages, for error offsets
@@ -69,10 +70,10 @@ class ZlibStreamInflater:
         if not buffer and data.endswith(ZLIB_SUFFIX):
             # The usual case, kept inline for speed: one frame holds exactly one message.
             try:
-                out = self._inflate.decompress(data, self._max)
+                out: bytes = self._decompress(data, self._max)
             except zlib.error as exc:
                 raise InflateError(f"corrupt zlib-stream: {exc}", offset=self._consumed) from None
-            if self._inflate.unconsumed_tail:
+            if len(out) == self._max and self._inflate.unconsumed_tail:
                 self._over_cap()
             self._consumed += len(data)
             return out
