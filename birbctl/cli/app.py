@@ -46,10 +46,9 @@ def _root(
 
 
 def _register() -> None:
-    from birbctl.cli import decode, serve
+    from birbctl.cli import decode
 
     decode.register(app)
-    serve.register(app)
 
 
 _register()
