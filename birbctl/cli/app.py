@@ -46,9 +46,10 @@ def _root(
 
 
 def _register() -> None:
-    from birbctl.cli import decode
+    from birbctl.cli import decode, serve
 
     decode.register(app)
+    serve.register(app)
 
 
 _register()

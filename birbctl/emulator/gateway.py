@@ -1,0 +1,581 @@
+"""One gateway connection as Discord runs it, sans-I/O: fed client messages and a clock,
+it queues the frames, closes and drops to perform (`actions()`), and says when it next
+needs the clock (`next_deadline()`). The server does the sockets; tests need none.
+
+Rules (API docs, "Gateway" and "Opcodes and Status Codes"): HELLO first; heartbeats
+ACKed; IDENTIFY validated (4002, 4003, 4004, 4005, 4010, 4011, 4012, 4013, 4014);
+READY then one GUILD_CREATE per guild of the shard; RESUME replays missed dispatches
+then RESUMED (op 9 false for an unknown session, 4007 bad seq, 4009 timed out); more
+than 120 payloads in 60 s closes with 4008; payloads over 4096 bytes with 4002.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from birbctl.codec.json import decode_json
+from birbctl.emulator.auth import TokenPolicy, strip_bot_prefix
+from birbctl.emulator.client_etf import has_atom_keys
+from birbctl.emulator.config import EmulatorConfig
+from birbctl.emulator.faults import Fault
+from birbctl.emulator.frames import Encoding, PreparedDispatch, encode_payload
+from birbctl.emulator.sessions import Session, SessionStore
+from birbctl.emulator.world import World, bot_id_from_token, bot_user
+from birbctl.errors import DecodeError
+from birbctl.protocol.intents import ALL_INTENTS, PRIVILEGED_INTENTS
+from birbctl.protocol.opcodes import CloseCode, Opcode
+from birbctl.transport.deflate import Deflater, make_deflater
+
+log = logging.getLogger("birbctl.emulator")
+
+MAX_PAYLOAD = 4096
+RECEIVE_LIMIT = 120
+RECEIVE_WINDOW = 60.0
+SUPPORTED_VERSIONS = range(6, 11)
+DEFAULT_VERSION = 10
+#: GATEWAY_PRESENCE_LIMITED | GATEWAY_GUILD_MEMBERS_LIMITED | GATEWAY_MESSAGE_CONTENT_LIMITED:
+#: the privileged intents enabled in the portal, as an unverified bot has them.
+APP_FLAGS_PRIVILEGED = (1 << 13) | (1 << 15) | (1 << 19)
+RTC_REGIONS = ["us-east", "us-central", "atlanta", "us-south", "us-west"]
+_TRACE = '["gateway-prd-emu-1",{"micros":0,"calls":["birbctl-emulator"]}]'
+
+_ENCODINGS: tuple[Encoding, ...] = ("json", "etf")
+_COMPRESSIONS = ("zlib-stream", "zstd-stream")
+_CLIENT_OPS_AFTER_IDENTIFY = frozenset(
+    {
+        Opcode.PRESENCE_UPDATE,
+        Opcode.VOICE_STATE_UPDATE,
+        Opcode.REQUEST_GUILD_MEMBERS,
+        Opcode.REQUEST_SOUNDBOARD_SOUNDS,
+        Opcode.REQUEST_CHANNEL_INFO,
+    }
+)
+# Closes that end the session on the server's side too (what a client must do after).
+_CLOSE_INVALIDATES = frozenset({4004, 4007, 4010, 4011, 4012, 4013, 4014})
+_CLOSE_EXPIRES = frozenset({4009})
+
+_connection_ids = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class SendFrame:
+    data: bytes
+    text: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CloseConnection:
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DropConnection:
+    """Close the TCP connection without a close frame."""
+
+
+Action = SendFrame | CloseConnection | DropConnection
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectParams:
+    version: int | None
+    encoding: str
+    compress: str | None
+
+
+class BadQuery(ValueError):
+    """A query string the handshake itself refuses (HTTP 400)."""
+
+
+def parse_connect_query(path: str) -> ConnectParams:
+    """`?v=10&encoding=json&compress=zlib-stream` from the request path (any path).
+
+    A missing `v` means v10 (lenient, for hand-typed URLs); a bad one is kept and
+    answered with 4012 after the upgrade, as the gateway does. An unknown `compress`
+    cannot be negotiated, so it is refused with HTTP 400.
+    """
+    query = parse_qs(urlsplit(path).query)
+
+    def one(name: str) -> str | None:
+        values = query.get(name)
+        return values[-1] if values else None
+
+    raw_v = one("v")
+    version: int | None
+    if raw_v is None:
+        version = DEFAULT_VERSION
+    else:
+        try:
+            version = int(raw_v)
+        except ValueError:
+            version = None
+    encoding = one("encoding") or "json"
+    compress = one("compress") or None
+    if compress is not None and compress not in _COMPRESSIONS:
+        raise BadQuery(f"compress must be zlib-stream or zstd-stream, got {compress!r}")
+    return ConnectParams(version, encoding, compress)
+
+
+class GatewayContext:
+    """What every connection of one emulator shares."""
+
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        *,
+        world: World | None = None,
+        store: SessionStore | None = None,
+        resume_url: str = "ws://127.0.0.1",
+        rng: random.Random | None = None,
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.world = world or World(config.guilds, seed=config.seed)
+        self.store = store or SessionStore(
+            expiry_s=config.session_expiry_s,
+            start_total=config.session_start_total,
+            max_concurrency=config.max_concurrency,
+        )
+        self.tokens = TokenPolicy(config.tokens)
+        self.resume_url = resume_url
+        self.rng = rng or random.Random(config.seed)
+        self.on_event = on_event
+        #: Live connections, for the admin endpoint.
+        self.connections: dict[int, GatewayConnection] = {}
+
+    def note(self, text: str) -> None:
+        """A line for the operator (never includes a token)."""
+        log.info(text)
+        if self.on_event is not None:
+            self.on_event(text)
+
+
+class GatewayConnection:
+    """The gateway's side of one websocket connection."""
+
+    def __init__(self, ctx: GatewayContext, params: ConnectParams, now: float) -> None:
+        self.ctx = ctx
+        self.id = next(_connection_ids)
+        self.version = params.version or DEFAULT_VERSION
+        self.encoding: Encoding = "etf" if params.encoding == "etf" else "json"
+        self.compress = params.compress
+        self._deflater: Deflater = make_deflater(params.compress)
+        self._interval = ctx.config.heartbeat_interval_ms / 1000
+        self.session: Session | None = None
+        self.closed = False
+        self.close_code: int | None = None
+        self.zombie = False
+        self.ack_delay = 0.0
+        self.stall_until = 0.0
+        self._stalled = False
+        self._out: list[Action] = []
+        self._acks_due: deque[float] = deque()
+        self._last_beat = now
+        self._received: deque[float] = deque()
+        self._steps_due = False
+        #: Called when dispatches are queued from outside `receive`/`tick` (traffic).
+        self.wake: Callable[[], None] | None = None
+        ctx.connections[self.id] = self
+
+        if params.encoding not in _ENCODINGS:
+            self._close(CloseCode.DECODE_ERROR, f"invalid encoding {params.encoding!r}")
+        elif params.version is None or params.version not in SUPPORTED_VERSIONS:
+            self._close(CloseCode.INVALID_API_VERSION, "Invalid API version")
+        else:
+            self._send_op(
+                Opcode.HELLO, {"heartbeat_interval": ctx.config.heartbeat_interval_ms,
+                               "_trace": [_TRACE]}
+            )  # fmt: skip
+
+    # --- the sans-I/O surface ------------------------------------------------------------
+
+    def actions(self) -> list[Action]:
+        """What to do now, in order. Nothing while stalled (it is kept for later)."""
+        if self._stalled or not self._out:
+            return []
+        out, self._out = self._out, []
+        return out
+
+    def next_deadline(self) -> float | None:
+        """When `tick()` next has work (monotonic seconds), or None."""
+        if self.closed:
+            return None
+        deadlines = [self._last_beat + self._interval * self.ctx.config.heartbeat_grace]
+        if self._acks_due:
+            deadlines.append(self._acks_due[0])
+        if self._stalled:
+            deadlines.append(self.stall_until)
+        session = self.session
+        if session is not None:
+            for index, step in enumerate(session.steps):
+                if step.at is not None and index not in session.fired:
+                    deadlines.append(session.created_at + step.at)
+        return min(deadlines)
+
+    def tick(self, now: float) -> None:
+        """Let time pass: delayed ACKs, stall ends, scheduled faults, heartbeat timeout."""
+        if self.closed:
+            return
+        self._stalled = now < self.stall_until
+        while self._acks_due and self._acks_due[0] <= now:
+            self._acks_due.popleft()
+            self._send_op(Opcode.HEARTBEAT_ACK, None)
+        self._run_steps(now)
+        if self.closed:
+            return
+        if now - self._last_beat > self._interval * self.ctx.config.heartbeat_grace:
+            self._close(CloseCode.UNKNOWN_ERROR, "heartbeat timeout")
+
+    def receive(self, data: bytes | str, now: float) -> None:
+        """One websocket message from the client."""
+        if self.closed:
+            return
+        received = self._received
+        received.append(now)
+        while received and received[0] <= now - RECEIVE_WINDOW:
+            received.popleft()
+        if len(received) > RECEIVE_LIMIT:
+            self._close(CloseCode.RATE_LIMITED, "You are being rate limited.")
+            return
+        raw = data.encode() if isinstance(data, str) else data
+        if len(raw) > MAX_PAYLOAD:
+            self._close(CloseCode.DECODE_ERROR, "Error while decoding payload.")
+            return
+        try:
+            payload = self._decode(raw)
+        except DecodeError:
+            self._close(CloseCode.DECODE_ERROR, "Error while decoding payload.")
+            return
+        op = payload.get("op") if isinstance(payload, dict) else None
+        if type(op) is not int:
+            self._close(CloseCode.DECODE_ERROR, "Error while decoding payload.")
+            return
+        d = payload.get("d")
+        if op == Opcode.HEARTBEAT:
+            self._on_heartbeat(now)
+        elif op == Opcode.IDENTIFY:
+            self._on_identify(d, now)
+        elif op == Opcode.RESUME:
+            self._on_resume(d, now)
+        elif op in _CLIENT_OPS_AFTER_IDENTIFY:
+            if self.session is None:
+                self._close(CloseCode.NOT_AUTHENTICATED, "Not authenticated.")
+            elif op == Opcode.REQUEST_GUILD_MEMBERS:
+                self._on_request_members(d)
+        else:
+            self._close(CloseCode.UNKNOWN_OPCODE, "Unknown opcode.")
+
+    def deliver(self, event: PreparedDispatch, seq: int) -> None:
+        """A dispatch of this connection's session (called by `Session.dispatch`)."""
+        if self.closed:
+            return
+        self._emit(event.message(self.encoding, seq))
+        session = self.session
+        if event.synthetic and session is not None and session.steps:
+            self._steps_due = True
+        wake = self.wake
+        if wake is not None:
+            wake()
+
+    def connection_lost(self, client_code: int | None, now: float) -> None:
+        """The socket is gone. `client_code` is the close code the client sent, if it
+        closed first: 1000/1001 end the session, anything else leaves it resumable."""
+        was_closed = self.closed
+        self.closed = True
+        self.ctx.connections.pop(self.id, None)
+        session = self.session
+        if session is None or session.connection is not self:
+            return
+        if not was_closed and client_code in (1000, 1001):
+            self.ctx.store.invalidate(session)
+            self.ctx.note(f"session {session.id[:8]} ended by the client ({client_code})")
+        session.detach(self, now)
+
+    def inject(self, fault: Fault, now: float) -> None:
+        """Misbehave on purpose."""
+        if self.closed:
+            return
+        who = f"conn {self.id}" + (f" session {self.session.id[:8]}" if self.session else "")
+        self.ctx.note(f"fault {fault.describe()} -> {who}")
+        action = fault.action
+        if action == "reconnect":
+            self._send_op(Opcode.RECONNECT, None)
+        elif action == "invalid_session":
+            self._send_op(Opcode.INVALID_SESSION, fault.resumable)
+            session = self.session
+            if session is not None:
+                if not fault.resumable:
+                    self.ctx.store.invalidate(session)
+                session.detach(self, now)
+                self.session = None
+        elif action == "close":
+            self._close(fault.code, fault.reason)
+        elif action == "drop":
+            self._out.append(DropConnection())
+            self.closed = True
+        elif action == "zombie":
+            self.zombie = True
+        elif action == "ack_delay":
+            self.ack_delay = fault.ms / 1000
+        elif action == "request_heartbeat":
+            self._send_op(Opcode.HEARTBEAT, None)
+        elif action == "corrupt":
+            self._out.append(self._corrupt_frame())
+        elif action == "stall":
+            self.stall_until = now + fault.seconds
+            self._stalled = fault.seconds > 0
+
+    def describe(self) -> dict[str, Any]:
+        session = self.session
+        return {
+            "connection": self.id,
+            "encoding": self.encoding,
+            "compress": self.compress,
+            "session": None if session is None else session.id,
+            "shard": None if session is None else list(session.shard),
+            "seq": None if session is None else session.seq,
+        }
+
+    # --- client ops ----------------------------------------------------------------------
+
+    def _decode(self, raw: bytes) -> Any:
+        if raw[:1] == b"\x83":
+            from birbctl.codec.etf import decode_etf
+
+            if has_atom_keys(raw):
+                raise DecodeError("atom map keys from a client")
+            return decode_etf(raw)
+        return decode_json(raw)
+
+    def _on_heartbeat(self, now: float) -> None:
+        self._last_beat = now
+        if self.zombie:
+            return
+        if self.ack_delay > 0:
+            self._acks_due.append(now + self.ack_delay)
+        else:
+            self._send_op(Opcode.HEARTBEAT_ACK, None)
+
+    def _on_identify(self, d: Any, now: float) -> None:
+        ctx, config = self.ctx, self.ctx.config
+        if self.session is not None:
+            self._close(CloseCode.ALREADY_AUTHENTICATED, "Already authenticated.")
+            return
+        if not isinstance(d, dict) or not isinstance(d.get("properties", {}), dict):
+            self._close(CloseCode.DECODE_ERROR, "Error while decoding payload.")
+            return
+        token = d.get("token")
+        if not ctx.tokens.accepts(token):
+            self._close(CloseCode.AUTHENTICATION_FAILED, "Authentication failed.")
+            return
+        assert isinstance(token, str)
+        intents = d.get("intents")
+        if type(intents) is not int or intents < 0 or intents & ~int(ALL_INTENTS):
+            self._close(CloseCode.INVALID_INTENTS, "Invalid intent(s).")
+            return
+        if intents & int(PRIVILEGED_INTENTS) and not config.allow_privileged:
+            self._close(CloseCode.DISALLOWED_INTENTS, "Disallowed intent(s).")
+            return
+        shard = d.get("shard", [0, 1])
+        if (
+            not isinstance(shard, list | tuple)
+            or len(shard) != 2
+            or not all(type(x) is int for x in shard)
+            or not 0 <= shard[0] < shard[1]
+        ):
+            self._close(CloseCode.INVALID_SHARD, "Invalid shard.")
+            return
+        shard_id, num_shards = shard
+        guilds = ctx.world.guilds_for_shard(shard_id, num_shards)
+        if len(guilds) > config.max_guilds_per_shard:
+            self._close(CloseCode.SHARDING_REQUIRED, "Sharding required.")
+            return
+        large_threshold = d.get("large_threshold", 50)
+        if type(large_threshold) is not int or not 50 <= large_threshold <= 250:
+            large_threshold = 50
+        bare = strip_bot_prefix(token)
+        user_id = bot_id_from_token(bare)
+        session = Session(
+            ctx.store.new_id(),
+            token=bare,
+            user_id=user_id,
+            shard=(shard_id, num_shards),
+            intents=intents,
+            now=now,
+            steps=config.steps,
+            buffer_size=config.replay_buffer,
+            large_threshold=large_threshold,
+        )
+        ctx.store.add(session, now)
+        self.session = session
+        session.attach(self)
+        user = bot_user(user_id)
+        ready: dict[str, Any] = {
+            "v": self.version,
+            "user": user,
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
+            "session_id": session.id,
+            "resume_gateway_url": ctx.resume_url,
+            "application": {
+                "id": str(user_id),
+                "flags": APP_FLAGS_PRIVILEGED if config.allow_privileged else 0,
+            },
+            "private_channels": [],
+            "relationships": [],
+            "presences": [],
+            "geo_ordered_rtc_regions": RTC_REGIONS,
+            "guild_join_requests": [],
+            "user_settings": {},
+            "session_type": "normal",
+            "auth_session_id_hash": ctx.store.new_id(),
+            "_trace": [_TRACE],
+        }
+        if "shard" in d:
+            ready["shard"] = [shard_id, num_shards]
+        ctx.note(
+            f"conn {self.id}: IDENTIFY -> session {session.id[:8]} shard "
+            f"[{shard_id}, {num_shards}] ({self.encoding}, {self.compress or 'no compression'})"
+        )
+        session.dispatch(PreparedDispatch("READY", ready))
+        for guild in guilds:
+            body = ctx.world.guild_create(guild, user, large_threshold=large_threshold)
+            session.dispatch(PreparedDispatch("GUILD_CREATE", body))
+
+    def _on_resume(self, d: Any, now: float) -> None:
+        ctx = self.ctx
+        if self.session is not None:
+            self._close(CloseCode.ALREADY_AUTHENTICATED, "Already authenticated.")
+            return
+        if not isinstance(d, dict):
+            self._close(CloseCode.DECODE_ERROR, "Error while decoding payload.")
+            return
+        token, session_id, seq = d.get("token"), d.get("session_id"), d.get("seq")
+        if not ctx.tokens.accepts(token):
+            self._close(CloseCode.AUTHENTICATION_FAILED, "Authentication failed.")
+            return
+        assert isinstance(token, str)
+        if seq is None:
+            seq = 0
+        if not isinstance(session_id, str) or type(seq) is not int:
+            self._close(CloseCode.DECODE_ERROR, "Error while decoding payload.")
+            return
+        ctx.store.sweep(now)
+        session = ctx.store.get(session_id)
+        if session is None and ctx.store.is_expired(session_id):
+            self._close(CloseCode.SESSION_TIMED_OUT, "Session timed out.")
+            return
+        if session is None or session.token != strip_bot_prefix(token):
+            ctx.note(f"conn {self.id}: RESUME of an unknown session -> op 9 false")
+            self._send_op(Opcode.INVALID_SESSION, False)
+            return
+        missed = session.missed_since(seq)
+        if missed is None:
+            ctx.store.invalidate(session)
+            self._close(CloseCode.INVALID_SEQ, "Invalid seq.")
+            return
+        previous = session.connection
+        if isinstance(previous, GatewayConnection) and previous is not self:
+            previous.session = None  # the old socket stops getting this session's events
+        self.session = session
+        session.attach(self)
+        ctx.note(
+            f"conn {self.id}: RESUME session {session.id[:8]} from seq {seq}, "
+            f"replaying {len(missed)}"
+        )
+        for missed_seq, event in missed:
+            self.deliver(event, missed_seq)
+        session.dispatch(PreparedDispatch("RESUMED", {"_trace": [_TRACE]}))
+
+    def _on_request_members(self, d: Any) -> None:
+        """Answer op 8 with one GUILD_MEMBERS_CHUNK of the guild's members (no presences)."""
+        session = self.session
+        if session is None or not isinstance(d, dict):
+            return
+        guild_ids = d.get("guild_id")
+        ids = guild_ids if isinstance(guild_ids, list) else [guild_ids]
+        for raw in ids:
+            if not isinstance(raw, str | int) or not str(raw).isdigit():
+                continue
+            guild = self.ctx.world.by_id.get(int(raw))
+            if guild is None:
+                continue
+            chunk: dict[str, Any] = {
+                "guild_id": str(guild.id),
+                "members": guild.members,
+                "chunk_index": 0,
+                "chunk_count": 1,
+                "not_found": [],
+            }
+            if "nonce" in d:
+                chunk["nonce"] = d["nonce"]
+            session.dispatch(PreparedDispatch("GUILD_MEMBERS_CHUNK", chunk))
+
+    # --- output --------------------------------------------------------------------------
+
+    def _run_steps(self, now: float) -> None:
+        session = self.session
+        if session is None or not session.steps or session.connection is not self:
+            return
+        for index, step in enumerate(session.steps):
+            if index in session.fired:
+                continue
+            due = (step.at is not None and now >= session.created_at + step.at) or (
+                step.after_events is not None and session.synthetic_count >= step.after_events
+            )
+            if due:
+                session.fired.add(index)
+                self.inject(step.fault, now)
+                if self.closed or self.session is not session:
+                    return
+        self._steps_due = False
+
+    @property
+    def pending(self) -> bool:
+        """Actions are queued (maybe held by a stall)."""
+        return bool(self._out)
+
+    @property
+    def steps_due(self) -> bool:
+        """A dispatch may have reached an `after_events` step: call `tick()`."""
+        return self._steps_due
+
+    def _emit(self, message: bytes) -> None:
+        if self._deflater.compress is None:
+            self._out.append(SendFrame(message, self.encoding == "json"))
+        else:
+            self._out.append(SendFrame(self._deflater.frame(message), False))
+
+    def _send_op(self, op: int, d: Any) -> None:
+        self._emit(encode_payload(op, d, self.encoding))
+
+    def _corrupt_frame(self) -> SendFrame:
+        """Bytes the client's decoder must reject: broken deflate/zstd data, or a message
+        that is neither JSON nor ETF."""
+        junk = bytes(self.ctx.rng.randrange(256) for _ in range(24))
+        if self.compress == "zlib-stream":
+            return SendFrame(b"\xff\xff\xff" + junk + b"\x00\x00\xff\xff", False)
+        if self.compress == "zstd-stream":
+            return SendFrame(b"\xff\xff\xff\xff" + junk, False)
+        if self.encoding == "json":
+            return SendFrame(b'{"op": 0, "d": {"corrupt', True)
+        return SendFrame(b"\x83\xff" + junk, False)
+
+    def _close(self, code: int, reason: str) -> None:
+        self._out.append(CloseConnection(int(code), reason))
+        self.closed = True
+        self.close_code = int(code)
+        session = self.session
+        if session is not None and session.connection is self:
+            if code in _CLOSE_INVALIDATES:
+                self.ctx.store.invalidate(session)
+            elif code in _CLOSE_EXPIRES:
+                self.ctx.store.expire(session)
+        self.ctx.note(f"conn {self.id}: closing with {int(code)} {reason}".rstrip())

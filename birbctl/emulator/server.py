@@ -1,0 +1,315 @@
+"""The emulator's I/O: one port for the gateway websocket (any path), the REST endpoints
+(/api...), and the loopback admin endpoint (/_birbctl/...), on websockets' asyncio server.
+
+websockets answers plain HTTP from `process_request`, so REST needs no second server;
+it reads no request bodies, so the admin endpoint takes its parameters from the query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import ipaddress
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from birbctl.emulator.config import EmulatorConfig
+from birbctl.emulator.faults import parse_fault
+from birbctl.emulator.gateway import (
+    BadQuery,
+    CloseConnection,
+    DropConnection,
+    GatewayConnection,
+    GatewayContext,
+    SendFrame,
+    parse_connect_query,
+)
+from birbctl.emulator.rest import handle_rest, is_rest_path
+from birbctl.emulator.traffic import TrafficGenerator
+from birbctl.errors import BirbError
+
+ADMIN_PREFIX = "/_birbctl/"
+#: Client messages over 4096 bytes get 4002; this only bounds what we read to find out.
+MAX_CLIENT_MESSAGE = 64 * 1024
+_TRAFFIC_TICK = 0.05
+_SWEEP_EVERY = 1.0
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _json_response(status: int, body: Any, extra: dict[str, str] | None = None) -> Response:
+    data = orjson.dumps(body)
+    headers = Headers()
+    headers["Content-Type"] = "application/json"
+    headers["Content-Length"] = str(len(data))
+    headers["Connection"] = "close"
+    for key, value in (extra or {}).items():
+        headers[key] = value
+    reason = http.HTTPStatus(status).phrase
+    return Response(status, reason, headers, data)
+
+
+class EmulatorServer:
+    """`async with EmulatorServer(config) as server:` serves until the block ends."""
+
+    def __init__(
+        self, config: EmulatorConfig, *, on_event: Callable[[str], None] | None = None
+    ) -> None:
+        self.config = config
+        self.ctx = GatewayContext(config, on_event=on_event)
+        self.traffic = TrafficGenerator(seed=config.seed)
+        self._server: Server | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.port = 0
+        self.started = time.time()
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._clock = loop.time
+        self._server = await serve(
+            self._handle,
+            self.config.host,
+            self.config.port,
+            process_request=self._process_request,
+            compression=None,  # Discord offers no permessage-deflate; clients must not use it
+            ping_interval=None,  # the gateway's liveness check is the heartbeat
+            max_size=MAX_CLIENT_MESSAGE,
+            close_timeout=2,
+            server_header="birbctl-emulator",
+        )
+        sockname = self._server.sockets[0].getsockname()
+        self.port = int(sockname[1])
+        host = self.config.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        self.ctx.resume_url = f"ws://{host}:{self.port}"
+        self._tasks = [
+            asyncio.create_task(self._traffic_loop(), name="birbctl-traffic"),
+            asyncio.create_task(self._sweep_loop(), name="birbctl-sweep"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._server is not None:
+            self._server.close(close_connections=True)
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> EmulatorServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def serve_forever(self) -> None:
+        assert self._server is not None
+        await self._server.serve_forever()
+
+    @property
+    def gateway_url(self) -> str:
+        return self.ctx.resume_url
+
+    @property
+    def rest_url(self) -> str:
+        return self.ctx.resume_url.replace("ws://", "http://", 1) + "/api/v10"
+
+    @property
+    def admin_url(self) -> str:
+        return self.ctx.resume_url.replace("ws://", "http://", 1) + ADMIN_PREFIX.rstrip("/")
+
+    # --- HTTP ----------------------------------------------------------------------------
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = request.path
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            try:
+                parse_connect_query(path)
+            except BadQuery as exc:
+                return _json_response(400, {"message": str(exc), "code": 0})
+            return None
+        method = getattr(request, "method", "GET")
+        if path.startswith(ADMIN_PREFIX):
+            return self._admin(connection, request, method)
+        if is_rest_path(path):
+            answer = handle_rest(
+                self.ctx, method, path, request.headers.get("Authorization"), self._clock()
+            )
+            return _json_response(answer.status, answer.body, answer.headers)
+        return _json_response(404, {"message": "404: Not Found", "code": 0})
+
+    def _admin(self, connection: ServerConnection, request: Request, method: str) -> Response:
+        """GET /_birbctl/sessions lists connections; POST /_birbctl/faults?action=...
+        injects a fault. Loopback peers only, and no browser pages (no Origin)."""
+        peer = connection.remote_address[0] if connection.remote_address else ""
+        if not is_loopback(str(peer)) or "Origin" in request.headers:
+            return _json_response(403, {"message": "403: Forbidden", "code": 0})
+        parts = urlsplit(request.path)
+        route = parts.path[len(ADMIN_PREFIX) :].rstrip("/")
+        if route == "sessions" and method == "GET":
+            return _json_response(200, self.describe())
+        if route != "faults":
+            return _json_response(404, {"message": "404: Not Found", "code": 0})
+        if method != "POST":
+            return _json_response(405, {"message": "405: use POST", "code": 0})
+        query = dict(parse_qsl(parts.query))
+        target_session = query.pop("session", None)
+        target_conn = query.pop("connection", None)
+        try:
+            fault = parse_fault(query, where="fault")
+        except BirbError as exc:
+            return _json_response(400, {"message": str(exc), "code": 0})
+        applied = self.inject(fault, session=target_session, connection=target_conn)
+        return _json_response(200, {"fault": fault.describe(), "applied": applied})
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "gateway": self.gateway_url,
+            "connections": [c.describe() for c in list(self.ctx.connections.values())],
+            "sessions": [
+                {
+                    "session": s.id,
+                    "shard": list(s.shard),
+                    "seq": s.seq,
+                    "connected": s.connection is not None,
+                }
+                for s in self.ctx.store
+            ],
+        }
+
+    def inject(
+        self, fault: Any, *, session: str | None = None, connection: str | int | None = None
+    ) -> list[int]:
+        """Apply `fault` to the live connections matching a session id (or its prefix) or
+        a connection number; all of them when neither is given. Returns connection ids."""
+        now = self._clock()
+        applied = []
+        for conn in list(self.ctx.connections.values()):
+            if connection is not None and str(conn.id) != str(connection):
+                continue
+            if session is not None and (
+                conn.session is None or not conn.session.id.startswith(session)
+            ):
+                continue
+            conn.inject(fault, now)
+            if conn.wake is not None:
+                conn.wake()
+            applied.append(conn.id)
+        return applied
+
+    # --- websocket -----------------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        params = parse_connect_query(ws.request.path if ws.request else "/")
+        conn = GatewayConnection(self.ctx, params, self._clock())
+        wake = asyncio.Event()
+        conn.wake = wake.set
+        writer = asyncio.create_task(self._write(ws, conn, wake))
+        try:
+            async for message in ws:
+                conn.receive(message, self._clock())
+                wake.set()
+        except ConnectionClosed:
+            pass
+        finally:
+            rcvd = ws.protocol.close_rcvd
+            conn.connection_lost(rcvd.code if rcvd is not None else None, self._clock())
+            if not writer.done():
+                writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await writer
+
+    async def _write(
+        self, ws: ServerConnection, conn: GatewayConnection, wake: asyncio.Event
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            wake.clear()
+            conn.tick(self._clock())
+            for action in conn.actions():
+                if type(action) is SendFrame:
+                    await ws.send(action.data, text=action.text)
+                elif type(action) is CloseConnection:
+                    await ws.close(action.code, action.reason)
+                    return
+                elif type(action) is DropConnection:
+                    ws.transport.abort()
+                    return
+            deadline = conn.next_deadline()
+            if deadline is None and conn.closed and not conn.pending:
+                return
+            timer = None if deadline is None else loop.call_at(deadline, wake.set)
+            try:
+                await wake.wait()
+            finally:
+                if timer is not None:
+                    timer.cancel()
+
+    # --- background ----------------------------------------------------------------------
+
+    async def _traffic_loop(self) -> None:
+        rate = self.config.event_rate
+        if rate <= 0:
+            return
+        tick = min(_TRAFFIC_TICK, 1 / rate)
+        owed: dict[tuple[int, int], float] = {}
+        turn: dict[tuple[int, int], int] = {}
+        world, store, traffic = self.ctx.world, self.ctx.store, self.traffic
+        guilds_of: dict[tuple[int, int], list[Any]] = {}
+        last = self._clock()
+        while True:
+            await asyncio.sleep(tick)
+            now = self._clock()
+            elapsed, last = now - last, now
+            for key in list(store.groups):
+                group = store.groups.get(key)
+                if not group:
+                    continue
+                guilds = guilds_of.get(key)
+                if guilds is None:
+                    guilds = guilds_of[key] = world.guilds_for_shard(*key)
+                if not guilds:
+                    continue
+                due = owed.get(key, 0.0) + rate * elapsed
+                count = int(due)
+                owed[key] = due - count
+                sessions = list(group.values())
+                for _ in range(count):
+                    index = turn.get(key, 0)
+                    turn[key] = index + 1
+                    event = traffic.next_event(guilds[index % len(guilds)])
+                    for session in sessions:
+                        session.dispatch(event)
+            for key in list(owed):
+                if key not in store.groups:
+                    del owed[key]
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(_SWEEP_EVERY)
+            self.ctx.store.sweep(self._clock())
