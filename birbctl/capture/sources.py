@@ -1,97 +1,113 @@
-"""Read gateway messages out of files: raw ETF, JSON, JSON Lines, raw zlib-stream and
-zstd-stream. Every message carries where it came from, so an error can say
-file:frame:offset."""
+"""Read gateway messages out of files: captures, HAR, raw ETF, JSON, JSON Lines, raw
+zlib-stream and zstd-stream. Every message carries where it came from, so an error can
+say file:frame:offset.
+
+Captures and JSON Lines are streamed a line at a time; the other formats are whole
+documents (or a raw stream without frame boundaries) and are read under a size cap.
+"""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO
 
+from birbctl.capture.message import ErrorHandler, Message, report
+from birbctl.capture.stream import iter_lines, open_source, read_whole
 from birbctl.codec.message import decode_message
 from birbctl.codec.sniff import FORMATS, sniff
-from birbctl.errors import ConfigError, DecodeError
+from birbctl.errors import ConfigError, DecodeError, InflateError
+from birbctl.protocol.payloads import redact
 from birbctl.transport.inflate import DEFAULT_MAX_MESSAGE
+
+__all__ = ["MAX_WHOLE_FILE", "Message", "iter_messages"]
 
 #: Largest whole file read into memory for the formats that are not streamed.
 MAX_WHOLE_FILE = DEFAULT_MAX_MESSAGE
 
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    payload: Any
-    frame: int  # 1-based number of the message in its source, as errors count them
-    offset: int  # byte offset of the message (or its compressed piece) in the file
-    wire_size: int  # bytes as stored (compressed, if it was)
-    size: int  # bytes once inflated
+Reader = Callable[[BinaryIO, ErrorHandler], Iterator[Message]]
 
 
-def read_source(name: str) -> bytes:
-    """The whole of a file, or stdin for "-", with a size cap and a clear error."""
-    try:
-        if name == "-":
-            data = sys.stdin.buffer.read(MAX_WHOLE_FILE + 1)
-        else:
-            with Path(name).open("rb") as fh:
-                data = fh.read(MAX_WHOLE_FILE + 1)
-    except OSError as exc:
-        raise ConfigError(f"{name}: cannot read: {exc.strerror or exc}") from None
-    if len(data) > MAX_WHOLE_FILE:
-        raise DecodeError(f"file is larger than {MAX_WHOLE_FILE} bytes", file=name)
-    return data
+def iter_messages(
+    name: str, fmt: str | None = None, *, on_error: ErrorHandler = None
+) -> Iterator[Message]:
+    """Decode every message in file `name` ("-" for stdin); `fmt` forces the format.
 
-
-def iter_messages(name: str, fmt: str | None = None) -> Iterator[Message]:
-    """Decode every message in file `name` ("-" for stdin); `fmt` forces the format."""
-    data = read_source(name)
-    if fmt is None:
-        fmt = sniff(data[:4096])
-        if fmt is None:
-            raise DecodeError(
-                "cannot tell the format (not ETF, JSON, JSON Lines, zlib-stream or "
-                "zstd-stream); name it with --from",
-                file=name,
-                offset=0,
-            )
-    elif fmt not in FORMATS:
+    With `on_error`, a bad frame is handed to it and skipped instead of raised; a broken
+    inflate context skips the rest of its connection (or raw stream) with one report.
+    """
+    if fmt is not None and fmt not in FORMATS:
         raise ConfigError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    try:
-        yield from _READERS[fmt](data)
-    except DecodeError as exc:
-        raise exc.located(file=name) from None
+    head, fh = open_source(name)
+    with fh:
+        if fmt is None:
+            fmt = sniff(head)
+            if fmt is None:
+                raise DecodeError(
+                    "cannot tell the format (not a capture, HAR, ETF, JSON, JSON Lines, "
+                    "zlib-stream or zstd-stream); name it with --from",
+                    file=name,
+                    offset=0,
+                )
+
+        def located(exc: DecodeError) -> None:
+            report(on_error, exc.located(file=name))
+
+        try:
+            yield from _READERS[fmt](fh, None if on_error is None else located)
+        except DecodeError as exc:
+            raise exc.located(file=name) from None
 
 
-def _read_single(data: bytes) -> Iterator[Message]:
+def _hide_token(payload: Any) -> Any:
+    """Raw files may hold an IDENTIFY or RESUME: its token never reaches the output."""
+    if type(payload) is dict and payload.get("op") in (2, 6):
+        return redact(payload)
+    return payload
+
+
+def _read_capture(fh: BinaryIO, on_error: ErrorHandler) -> Iterator[Message]:
+    from birbctl.capture.reader import read_capture
+
+    return read_capture(fh, on_error=on_error)
+
+
+def _read_har(fh: BinaryIO, on_error: ErrorHandler) -> Iterator[Message]:
+    from birbctl.capture.har import MAX_HAR, read_har
+
+    return read_har(read_whole(fh, MAX_HAR), on_error=on_error)
+
+
+def _read_single(fh: BinaryIO, on_error: ErrorHandler) -> Iterator[Message]:
+    data = read_whole(fh, MAX_WHOLE_FILE)
     try:
-        payload = decode_message(data)
+        payload = _hide_token(decode_message(data))
     except DecodeError as exc:
-        raise exc.located(frame=1) from None
+        report(on_error, exc.located(frame=1))
+        return
     yield Message(payload, 1, 0, len(data), len(data))
 
 
-def _read_jsonl(data: bytes) -> Iterator[Message]:
-    offset = 0
+def _read_jsonl(fh: BinaryIO, on_error: ErrorHandler) -> Iterator[Message]:
     frame = 1
-    for line in data.split(b"\n"):
-        start = offset
-        offset += len(line) + 1
+    for _number, start, line in iter_lines(fh):
         if not line.strip():
             continue
         try:
-            payload = decode_message(line)
+            payload = _hide_token(decode_message(line))
         except DecodeError as exc:
             exc.offset = start + (exc.offset or 0)  # the line's offset in the file
-            raise exc.located(frame=frame) from None
+            report(on_error, exc.located(frame=frame))
+            frame += 1
+            continue
         yield Message(payload, frame, start, len(line), len(line))
         frame += 1
 
 
-def _read_raw_stream(compress: str) -> Any:
-    def read(data: bytes) -> Iterator[Message]:
+def _read_raw_stream(compress: str) -> Reader:
+    def read(fh: BinaryIO, on_error: ErrorHandler) -> Iterator[Message]:
         from birbctl.transport.raw import inflate_raw
 
+        data = read_whole(fh, MAX_WHOLE_FILE)
         frame = 1
         pieces: list[bytes] = []
         start = 0  # file offset where the pending message's compressed bytes start
@@ -110,34 +126,41 @@ def _read_raw_stream(compress: str) -> Any:
                     if len(joined) > DEFAULT_MAX_MESSAGE:
                         raise first_error from None
                     continue
-                yield Message(payload, frame, start, end - start, len(joined))
+                yield Message(
+                    _hide_token(payload), frame, start, end - start, len(joined), direction="recv"
+                )
                 pieces.clear()
                 first_error = None
                 frame += 1
+        except InflateError as exc:
+            # The one inflate context of the file is broken: nothing after it can decode.
+            report(on_error, exc.located(frame=frame))
+            return
         except DecodeError as exc:
-            raise exc.located(frame=frame) from None
+            report(on_error, exc.located(frame=frame))
+            return
         if first_error is not None:
-            raise first_error
+            report(on_error, first_error)
 
     return read
 
 
-_READERS: dict[str, Any] = {
+_READERS: dict[str, Reader] = {
     "etf": _read_single,
     "json": _read_single,
     "jsonl": _read_jsonl,
     "zlib-stream": _read_raw_stream("zlib-stream"),
     "zstd-stream": _read_raw_stream("zstd-stream"),
+    "capture": _read_capture,
+    "har": _read_har,
 }
 
 
-def _unsupported(fmt: str) -> Any:
-    def read(data: bytes) -> Iterator[Message]:
-        raise DecodeError(f"{fmt} files are not supported yet")
-        yield  # pragma: no cover
-
-    return read
-
-
-_READERS["capture"] = _unsupported("capture")
-_READERS["har"] = _unsupported("HAR")
+def read_source(name: str) -> bytes:
+    """The whole of a file, or stdin for "-", with a size cap and a clear error."""
+    _head, fh = open_source(name)
+    with fh:
+        try:
+            return read_whole(fh, MAX_WHOLE_FILE)
+        except DecodeError as exc:
+            raise exc.located(file=name) from None

@@ -46,9 +46,14 @@ def _root(
 
 
 def _register() -> None:
-    from birbctl.cli import decode, serve
+    from birbctl.cli import connect, control, decode, demo, encode, gateway, serve
 
+    demo.register(app)
+    connect.register(app)
+    control.register(app)
+    gateway.register(app)
     decode.register(app)
+    encode.register(app)
     serve.register(app)
 
 

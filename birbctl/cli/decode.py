@@ -1,40 +1,116 @@
-"""`birbctl decode`: print what captured gateway bytes say, as JSON."""
+"""`birbctl decode`: print what captured gateway bytes say."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-FROM_HELP = "Force the input format: etf, json, jsonl, zlib-stream, zstd-stream."
-TO_HELP = "Output: jsonl (one message a line, for jq) or pretty (indented JSON)."
+if TYPE_CHECKING:
+    from birbctl.capture.message import Message
+    from birbctl.capture.skips import SkipCounter
+
+FROM_HELP = (
+    "Force the input format: capture, har, etf, json, jsonl, zlib-stream, zstd-stream "
+    "(default: detected from the first bytes)."
+)
+TO_HELP = (
+    "Output: jsonl (one JSON object a line: {ts, dir, op, t, s, d} for captures and HAR, "
+    "the payload itself for raw files), json (one JSON array of the same objects), "
+    "pretty (one readable line per packet), etf (client-style ETF bytes of each payload)."
+)
+OUTPUTS = ("jsonl", "json", "pretty", "etf")
 
 
 def decode(
     files: Annotated[list[str], typer.Argument(help="Files to decode; - reads stdin.")],
     from_: Annotated[str | None, typer.Option("--from", help=FROM_HELP)] = None,
     to: Annotated[str, typer.Option("--to", help=TO_HELP)] = "jsonl",
+    event: Annotated[
+        list[str] | None,
+        typer.Option("--event", "-e", help="Keep dispatches of this type (glob, repeatable)."),
+    ] = None,
+    op: Annotated[
+        list[str] | None,
+        typer.Option("--op", help="Keep this opcode, a number or a name (repeatable)."),
+    ] = None,
+    direction: Annotated[
+        str | None, typer.Option("--dir", help="Keep one direction: send or recv.")
+    ] = None,
+    no_heartbeats: Annotated[
+        bool, typer.Option("--no-heartbeats", help="Drop HEARTBEAT and HEARTBEAT_ACK.")
+    ] = False,
+    stats: Annotated[
+        bool, typer.Option("--stats", help="Print a table of counts and sizes instead.")
+    ] = False,
+    keep_going: Annotated[
+        bool,
+        typer.Option(
+            "--keep-going",
+            "-k",
+            help="Skip undecodable frames and count them (exit 3 at the end if any).",
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Write --to etf bytes even to a terminal.")
+    ] = False,
 ) -> None:
-    """Decode raw ETF, JSON, JSON Lines, or a raw zlib-stream / zstd-stream file."""
+    """Decode captures, HAR files, raw ETF, JSON, JSON Lines, raw zlib-stream or zstd-stream.
+
+    Exit 3 on the first frame that cannot be decoded (file:frame N:byte M: what); with
+    --keep-going, every good message is printed first and the exit is still 3.
+    """
     import sys
 
-    import orjson
-
+    from birbctl.capture.filters import PacketFilter
+    from birbctl.capture.skips import SkipCounter
     from birbctl.capture.sources import iter_messages
     from birbctl.cli.output import stdout_pipe
     from birbctl.errors import ConfigError
 
-    if to not in ("jsonl", "pretty"):
-        raise ConfigError(f"--to {to!r}: choose jsonl or pretty")
-    option = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
-    if to == "pretty":
-        option |= orjson.OPT_INDENT_2
-    out = sys.stdout.buffer
-    with stdout_pipe():
+    if to not in OUTPUTS:
+        raise ConfigError(f"--to {to!r}: choose one of {', '.join(OUTPUTS)}")
+    if to == "etf" and not stats and not force and sys.stdout.isatty():
+        raise ConfigError("refusing to write ETF bytes to a terminal; redirect it, or --force")
+    keep = PacketFilter.build(event or (), op or (), direction, not no_heartbeats)
+    skips = SkipCounter() if keep_going else None
+
+    def messages() -> Iterator[Message]:
         for name in files:
-            for message in iter_messages(name, from_):
-                out.write(orjson.dumps(message.payload, option=option))
-                out.flush()
+            if skips is not None:
+                skips.file = name
+            for message in iter_messages(name, from_, on_error=skips):
+                if keep.empty or keep.matches(message):
+                    yield message
+
+    with stdout_pipe():
+        if stats:
+            _print_stats(messages(), skips)
+        elif to == "pretty":
+            from birbctl.render.console import make_console
+            from birbctl.render.packets import print_packets
+
+            print_packets(messages(), make_console())
+        else:
+            from birbctl.capture import emit
+
+            write = {"jsonl": emit.write_jsonl, "json": emit.write_json, "etf": emit.write_etf}[to]
+            # Reading a pipe, the input may be live: show each message as it comes.
+            write(messages(), sys.stdout.buffer, flush="-" in files)
+    if skips is not None:
+        skips.check()
+
+
+def _print_stats(messages: Iterable[Message], skips: SkipCounter | None) -> None:
+    from birbctl.capture.stats import PacketStats
+    from birbctl.render.console import make_console
+    from birbctl.render.stats import stats_view
+
+    totals = PacketStats()
+    for message in messages:
+        totals.add(message)
+    make_console().print(stats_view(totals, skipped=skips.count if skips else 0))
 
 
 def register(app: typer.Typer) -> None:

@@ -520,11 +520,17 @@ class GatewaySession:
             raise LocalProtocolError("cannot heartbeat: no open connection")
         self._beat(scheduled=False)
 
-    def reconnect(self, resume: bool = True) -> None:
+    def reconnect(self, resume: bool = True, *, code: int | None = None) -> None:
         """Reconnect now: close (4000 to resume, 1000 to start a new session) and reopen.
 
-        An explicit request, so it overrides `prevent_reconnect()` and skips the backoff.
+        `code` closes with another code (3000-4999 to resume; 1000/1001 only with
+        resume=False, since they end the session). An explicit request, so it overrides
+        `prevent_reconnect()` and skips the backoff.
         """
+        if code is not None and not (code in (1000, 1001) or 3000 <= code <= 4999):
+            raise LocalProtocolError(f"cannot close with code {code}: use 1000, 1001 or 3000-4999")
+        if code in (1000, 1001) and resume:
+            raise LocalProtocolError(f"close code {code} ends the session: it cannot resume")
         if self._closing is not None:
             if self._closing.after is _After.STOP:
                 raise LocalProtocolError("cannot reconnect: the session is closing")
@@ -540,7 +546,10 @@ class GatewaySession:
         after = _After.RESUME if resume else _After.IDENTIFY
         why = "reconnect requested by the user" + ("" if resume else " (new session)")
         if self._conn is _Conn.OPEN:
-            code = CLOSE_TO_RESUME if resume else 1000
+            if code is None:
+                code = CLOSE_TO_RESUME if resume else 1000
+            else:
+                why += f" (close code {code})"
             self._close_for(after, why, code=code, immediate=True)
         elif self._conn is _Conn.OPENING:
             self._close_for(after, why, drop=True, immediate=True)

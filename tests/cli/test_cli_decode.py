@@ -112,8 +112,25 @@ def test_stdin_and_jsonl(tmp_path: Path) -> None:
 
 
 def test_pretty_output() -> None:
-    result = birbctl("decode", "--to", "pretty", "-", stdin=b'{"op": 11}')
-    assert result.stdout == b'{\n  "op": 11\n}\n'
+    # One readable line a packet; a raw file has no time or direction, so "#frame" and "·".
+    result = birbctl("decode", "--to", "pretty", "-", stdin=b'{"op": 11, "d": null}')
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.decode().splitlines()
+    assert line.split() == ["#1", "·", "HEARTBEAT_ACK", "-", "21B", "null"]
+
+
+def test_raw_identify_token_is_redacted() -> None:
+    result = birbctl("decode", "-", stdin=b'{"op": 2, "d": {"token": "abc.def.ghi"}}')
+    assert lines(result) == [{"op": 2, "d": {"token": "[REDACTED]"}}]
+
+
+def test_keep_going_on_raw_jsonl(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b'{"op": 1}\n{"op": \n{"op": 11}\n')
+    result = birbctl("decode", "-k", str(path))
+    assert lines(result) == [{"op": 1}, {"op": 11}]
+    assert result.returncode == 3
+    assert result.stderr.decode().startswith("birbctl: error: skipped 1 undecodable frame")
 
 
 def test_truncated_stream_names_file_frame_and_byte(tmp_path: Path) -> None:

@@ -373,3 +373,25 @@ def test_close_with_no_connection_is_ignored() -> None:
     h.close(4004)  # a driver reporting the same close twice
     assert len(h.all(FatalClose)) == 1
     assert h.session.status is S.DISCONNECTED
+
+
+def test_reconnect_with_a_close_code_resumes() -> None:
+    h = Harness()
+    h.connect_ready()
+    h.session.reconnect(True, code=4001)
+    [close] = h.all(CloseConnection)
+    assert close.code == 4001
+    h.close(4001)
+    h.run_for(0.1)
+    h.open()
+    h.hello()
+    assert h.sent_ops()[-1] == 6  # RESUME, not IDENTIFY
+
+
+def test_reconnect_refuses_codes_that_end_the_session() -> None:
+    h = Harness()
+    h.connect_ready()
+    with pytest.raises(LocalProtocolError, match="cannot resume"):
+        h.session.reconnect(True, code=1000)
+    with pytest.raises(LocalProtocolError, match="cannot close with code 2000"):
+        h.session.reconnect(True, code=2000)

@@ -1,0 +1,58 @@
+"""JSON documents in, ETF terms or compact JSON out: the engine of `birbctl encode`.
+
+Input is one JSON document or JSON Lines (one document a line, streamed); each document
+becomes one output chunk, so a JSON Lines file of payloads encodes to a run of terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import orjson
+
+from birbctl.capture.stream import iter_lines, open_source, read_whole
+from birbctl.codec.json import decode_json
+from birbctl.codec.sniff import sniff
+from birbctl.errors import DecodeError
+from birbctl.transport.inflate import DEFAULT_MAX_MESSAGE
+
+
+def iter_documents(name: str) -> Iterator[tuple[int, Any]]:
+    """(document number from 1, value) for a JSON file or a JSON Lines file."""
+    head, fh = open_source(name)
+    with fh:
+        kind = sniff(head)
+        try:
+            if kind == "jsonl":
+                number = 0
+                for _line, start, line in iter_lines(fh):
+                    if not line.strip():
+                        continue
+                    number += 1
+                    try:
+                        yield number, decode_json(line)
+                    except DecodeError as exc:
+                        exc.offset = start + (exc.offset or 0)
+                        raise exc.located(frame=number) from None
+            elif kind == "json":
+                yield 1, decode_json(read_whole(fh, DEFAULT_MAX_MESSAGE))
+            else:
+                raise DecodeError("not JSON or JSON Lines", offset=0)
+        except DecodeError as exc:
+            raise exc.located(file=name) from None
+
+
+def encode_documents(
+    name: str, *, to: Literal["etf", "json"], style: Literal["client", "server"]
+) -> Iterator[bytes]:
+    from birbctl.codec.etf import encode_etf
+
+    for number, value in iter_documents(name):
+        if to == "json":
+            yield orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE)
+            continue
+        try:
+            yield encode_etf(value, style=style)
+        except (TypeError, ValueError) as exc:
+            raise DecodeError(f"cannot encode as ETF: {exc}", frame=number, file=name) from None

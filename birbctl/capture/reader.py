@@ -1,0 +1,208 @@
+"""Reading a capture (DESIGN 4) as a stream: a line at a time, whatever the file's size.
+
+Received frames go through one inflate context per `conn`, in file order, exactly as the
+live client fed them; sent frames decode on their own. Errors name the line (as `frame`)
+and the line's byte offset in the file.
+"""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Iterator
+from itertools import chain
+from typing import Any, BinaryIO
+
+import orjson
+
+from birbctl.capture.header import CaptureHeader, parse_header
+from birbctl.capture.message import ErrorHandler, Message, report
+from birbctl.capture.replay import ConnectionReplay, locate
+from birbctl.capture.stream import MAX_LINE, iter_line_batches
+from birbctl.errors import DecodeError, InflateError
+
+_KINDS = ("text", "binary", "open", "close")
+
+
+def read_capture(
+    fh: BinaryIO, *, on_error: ErrorHandler = None, max_line: int = MAX_LINE
+) -> Iterator[Message]:
+    """Every payload in a capture stream, in file order."""
+    batches = iter_line_batches(fh, max_line)
+    first: list[bytes] = []
+    for lines, _complete in batches:
+        first = lines
+        break
+    if not first or not first[0].strip():
+        raise DecodeError("no capture header on the first line", frame=1, offset=0)
+    try:
+        header = parse_header(first[0])
+    except DecodeError as exc:
+        raise exc.located(frame=1, offset=0) from None
+    rest = first[1:]
+    yield from _events(chain([(rest, True)], batches), header, len(first[0]) + 1, on_error)
+
+
+def _events(
+    batches: Iterator[tuple[list[bytes], bool]],
+    header: CaptureHeader,
+    offset: int,
+    on_error: ErrorHandler,
+) -> Iterator[Message]:
+    conns: dict[int, ConnectionReplay] = {}
+    loads = orjson.loads
+    a2b = binascii.a2b_base64
+    number = 1
+    last_conn: Any = None  # the connection of the previous received frame, and its replay
+    last = ConnectionReplay(header.encoding, header.compress)
+    for lines, complete in batches:
+        for line in lines:
+            number += 1
+            start = offset
+            offset += len(line) + 1
+            try:
+                event = loads(line)
+                kind = event["kind"]
+                conn = event["conn"]
+                direction = event["dir"]
+                data = event["data"]
+                ts = event["t"]
+            except orjson.JSONDecodeError as exc:
+                if line.strip():
+                    what = "invalid JSON" if complete else "truncated line (no newline at the end)"
+                    report(on_error, DecodeError(f"{what}: {exc.msg}", frame=number, offset=start))
+                continue
+            except (KeyError, TypeError) as exc:
+                report(on_error, _bad_event(exc, line, number, start))
+                continue
+            # The fast path, inlined: another received binary frame on the same connection.
+            if conn == last_conn and kind == "binary" and direction == "recv" and type(ts) is float:
+                try:
+                    frame = a2b(data, strict_mode=True)
+                    message = last.inflate(frame)
+                    if message is None:
+                        last.pending_wire += len(frame)
+                        continue
+                    payload = last.decode(message)
+                except Exception as exc:
+                    _failed(exc, last, number, start, conn, on_error)
+                    if last.broken:
+                        last_conn = None
+                    continue
+                wire = len(frame)
+                if last.pending_wire:
+                    wire += last.pending_wire
+                    last.pending_wire = 0
+                yield Message(payload, number, start, wire, len(message), ts, conn, "recv", kind)
+                continue
+            out = _other(event, conns, header, number, start, on_error)
+            replay = conns.get(conn) if type(conn) is int else None
+            if replay is not None and not replay.broken and direction == "recv":
+                last_conn, last = conn, replay
+            elif last_conn is not None and conns.get(last_conn) is not last:
+                last_conn = None  # closed, reopened or broken
+            if out is not None:
+                yield out
+
+
+def _failed(
+    exc: Exception,
+    replay: ConnectionReplay,
+    number: int,
+    start: int,
+    conn: int,
+    on_error: ErrorHandler,
+) -> None:
+    """Turn whatever a received frame raised into a located DecodeError and report it."""
+    if isinstance(exc, TypeError):
+        error: DecodeError = DecodeError("capture event data must be a string")
+    elif isinstance(exc, binascii.Error | ValueError):
+        error = DecodeError("corrupt base64 in a binary frame")
+        replay.broken = replay.compressed  # the inflate context misses these bytes now
+    elif isinstance(exc, InflateError):
+        replay.broken = True
+        error = exc
+    elif isinstance(exc, orjson.JSONDecodeError):
+        error = DecodeError(f"invalid JSON: {exc.msg}", offset=exc.pos)
+    elif isinstance(exc, DecodeError):
+        error = exc
+    else:
+        raise exc
+    report(on_error, locate(error, frame=number, offset=start, conn=conn))
+
+
+def _other(
+    event: dict[str, Any],
+    conns: dict[int, ConnectionReplay],
+    header: CaptureHeader,
+    number: int,
+    start: int,
+    on_error: ErrorHandler,
+) -> Message | None:
+    """Every event but a received binary frame: open, close, sends, text frames, and
+    anything malformed."""
+    kind, conn, direction, data, ts = (
+        event["kind"],
+        event["conn"],
+        event["dir"],
+        event["data"],
+        event["t"],
+    )
+    if type(conn) is not int or type(ts) not in (float, int) or type(data) is not str:
+        report(on_error, _bad_event(None, event, number, start))
+        return None
+    if kind == "open" or kind == "close":
+        conns.pop(conn, None)  # a new connection starts a new inflate context
+        return None
+    if kind not in ("text", "binary"):
+        report(on_error, DecodeError(f"unknown event kind {kind!r}", frame=number, offset=start))
+        return None
+    if direction == "recv":
+        replay = conns.get(conn)
+        if replay is None:
+            replay = conns[conn] = ConnectionReplay(header.encoding, header.compress)
+        elif replay.broken:
+            return None
+        try:
+            frame: bytes | str = (
+                data if kind == "text" else binascii.a2b_base64(data, strict_mode=True)
+            )
+            out = replay.recv(frame)
+        except Exception as exc:
+            _failed(exc, replay, number, start, conn, on_error)
+            return None
+        if out is None:
+            return None
+        payload, wire, size = out
+        return Message(payload, number, start, wire, size, float(ts), conn, direction, kind)
+    if direction == "send":
+        if "redacted" in event:
+            return None  # recorded as a marker: the writer could not vouch it held no token
+        try:
+            frame = data if kind == "text" else binascii.a2b_base64(data, strict_mode=True)
+            payload, size = ConnectionReplay.send(frame)
+        except (binascii.Error, ValueError):
+            error = DecodeError("corrupt base64 in a binary frame", frame=number, offset=start)
+            report(on_error, error)
+            return None
+        except DecodeError as exc:
+            report(on_error, locate(exc, frame=number, offset=start, conn=conn))
+            return None
+        return Message(payload, number, start, size, size, float(ts), conn, direction, kind)
+    error = DecodeError(f"dir {direction!r} is not send or recv", frame=number, offset=start)
+    report(on_error, error)
+    return None
+
+
+def _bad_event(exc: Exception | None, event: Any, number: int, start: int) -> DecodeError:
+    if isinstance(event, bytes):
+        try:
+            event = orjson.loads(event)
+        except orjson.JSONDecodeError:
+            event = None
+    if not isinstance(event, dict):
+        what = "a capture event must be a JSON object"
+    elif isinstance(exc, KeyError):
+        what = f"capture event lacks {exc.args[0]!r}"
+    else:
+        what = "capture event has a field of the wrong type (t number, conn int, data string)"
+    return DecodeError(what, frame=number, offset=start)

@@ -1,0 +1,79 @@
+"""One recorded connection replayed: its own inflate context for received frames, and
+direct decoding for sent ones (clients never compress what they send)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from birbctl.codec.message import decode_message
+from birbctl.codec.packets import message_decoder
+from birbctl.errors import DecodeError, InflateError
+from birbctl.protocol.payloads import redact
+from birbctl.transport.inflate import Inflater, make_inflater
+
+#: Ops whose `d.token` is a credential; decoded sends are redacted before anyone sees them.
+_TOKEN_OPS = (2, 6)
+
+
+class ConnectionReplay:
+    """Feeds one connection's frames, in order, the way the live client would."""
+
+    __slots__ = ("broken", "compressed", "decode", "inflate", "inflater", "pending_wire")
+
+    def __init__(self, encoding: str, compress: str | None) -> None:
+        self.inflater: Inflater = make_inflater(compress)
+        self.inflate = self.inflater.feed
+        #: bytes -> payload; JSON errors come out as orjson.JSONDecodeError (see recv).
+        self.decode: Callable[[bytes], Any] = message_decoder(encoding)  # type: ignore[arg-type]
+        self.compressed = compress is not None
+        self.broken = False  # the inflate context failed: nothing later on it can decode
+        self.pending_wire = 0  # bytes of frames that started a message not yet complete
+
+    def recv(self, frame: bytes | str) -> tuple[Any, int, int] | None:
+        """(payload, wire bytes, inflated bytes) for the message this frame completes."""
+        if type(frame) is str:
+            wire = len(frame.encode())
+            return _loads(frame), wire, wire
+        message = self.inflate(frame)  # type: ignore[arg-type]
+        if message is None:
+            self.pending_wire += len(frame)
+            return None
+        wire = self.pending_wire + len(frame)
+        self.pending_wire = 0
+        try:
+            payload = self.decode(message)
+        except orjson.JSONDecodeError as exc:
+            raise DecodeError(f"invalid JSON: {exc.msg}", offset=exc.pos) from None
+        return payload, wire, len(message)
+
+    @staticmethod
+    def send(frame: bytes | str) -> tuple[Any, int]:
+        """(payload, size) of a sent frame, with any token redacted."""
+        size = len(frame.encode()) if type(frame) is str else len(frame)
+        payload = decode_message(frame)
+        if type(payload) is dict and payload.get("op") in _TOKEN_OPS:
+            payload = redact(payload)
+        return payload, size
+
+
+def _loads(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"invalid JSON: {exc.msg}", offset=exc.pos) from None
+
+
+def locate(exc: DecodeError, *, frame: int, offset: int | None, conn: int | None) -> DecodeError:
+    """The error placed at a frame of the file; its inner position goes into the text."""
+    message = exc.message
+    if isinstance(exc, InflateError):
+        if exc.offset is not None:
+            message += f" (conn {conn}, compressed byte {exc.offset} of its stream)"
+        elif conn is not None:
+            message += f" (conn {conn})"
+    elif exc.offset is not None:
+        message += f" (at byte {exc.offset} of the message)"
+    return type(exc)(message, frame=frame, offset=offset, file=exc.file)

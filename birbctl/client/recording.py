@@ -1,0 +1,44 @@
+"""`--record FILE`: every frame of every shard, as it went over the wire, into one
+capture (DESIGN 4). Connections are numbered across shards in the order they open."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from birbctl.capture.writer import CaptureWriter
+from birbctl.client.shards import ShardManager
+from birbctl.client.websocket import Websocket, WireEvent
+
+
+def record_shards(path: str, manager: ShardManager, url: str, options: Any) -> CaptureWriter:
+    shards = list(manager.shards.values())
+    single = shards[0].shard if len(shards) == 1 else None
+    writer = CaptureWriter(
+        path,
+        url=shards[0].session.generate_url(),
+        encoding=options.encoding,
+        compress=options.compress,
+        shard=single,
+    )
+    del url
+    numbers: dict[tuple[int, int], int] = {}
+    counter = itertools.count(1)
+
+    def listen(ws: Websocket, event: WireEvent) -> None:
+        key = (id(ws), event.conn)
+        if event.kind == "open":
+            numbers[key] = next(counter)
+            writer.opened(numbers[key])
+            return
+        conn = numbers.get(key)
+        if conn is None:
+            return
+        if event.kind == "close":
+            writer.closed(conn, event.code, str(event.data or ""))
+        elif event.data is not None:
+            writer.frame(conn, event.dir, event.data)
+
+    for ws in shards:
+        ws.add_wire_listener(listen)
+    return writer

@@ -1,0 +1,149 @@
+"""`birbctl connect` (and `demo`): token, gateway URL, shards, control socket, a view,
+a recorder, a duration, Ctrl-C. The CLI module only parses options into ConnectOptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from birbctl.client.control import ControlServer, manager_handler
+from birbctl.client.rest import DEFAULT_API_URL, get_gateway_bot
+from birbctl.client.shards import ShardManager
+from birbctl.client.token import load_token
+from birbctl.errors import EXIT_INTERRUPTED, EXIT_OK, ConfigError
+
+#: Seconds the shards get to close cleanly after Ctrl-C or --duration.
+SHUTDOWN_GRACE = 5.0
+
+
+class View(Protocol):
+    """How a running session is shown: a dashboard, plain lines, or JSON Lines."""
+
+    def attach(self, manager: ShardManager) -> None: ...
+
+    async def run(self, manager: ShardManager, stop: asyncio.Event) -> None: ...
+
+    def finish(self, manager: ShardManager) -> None: ...
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    token_file: str | None = None
+    api_url: str = DEFAULT_API_URL
+    gateway_url: str | None = None
+    encoding: Literal["json", "etf"] = "json"
+    compress: Literal["zlib-stream", "zstd-stream"] | None = "zlib-stream"
+    intents: int = 0
+    shard: tuple[int, int] | None = None
+    shards: str | None = None  # "N" or "auto"
+    record: str | None = None
+    duration: float | None = None
+    command: str = "connect"
+    token: str | None = None  # only for in-process callers (demo); never from argv
+
+
+async def plan_shards(options: ConnectOptions, token: str) -> tuple[str, list[int], int, int]:
+    """(gateway URL, shard ids to run, shard count, max_concurrency)."""
+    max_concurrency = 1
+    recommended = 1
+    if options.gateway_url:
+        url = options.gateway_url
+        if options.shards == "auto":
+            raise ConfigError("--shards auto asks GET /gateway/bot; drop --gateway-url")
+    else:
+        bot = await get_gateway_bot(options.api_url, token)
+        url = bot.url
+        recommended = bot.shards
+        max_concurrency = bot.session_start_limit.max_concurrency
+    if options.shard is not None:
+        return url, [options.shard[0]], options.shard[1], max_concurrency
+    if options.shards in (None, ""):
+        return url, [0], 1, max_concurrency
+    if options.shards == "auto":
+        count = recommended
+    else:
+        try:
+            count = int(options.shards)
+        except ValueError:
+            raise ConfigError(f"--shards {options.shards!r}: a number or auto") from None
+        if count < 1:
+            raise ConfigError("--shards must be at least 1")
+    return url, list(range(count)), count, max_concurrency
+
+
+async def run_connect(options: ConnectOptions, view: View) -> int:
+    """Run until the shards end, --duration passes or Ctrl-C; returns the exit code.
+    A fatal close raises GatewayClosed (exit 4)."""
+    token = options.token or load_token(options.token_file)
+    url, ids, count, max_concurrency = await plan_shards(options, token)
+    manager = ShardManager(
+        token,
+        intents=options.intents,
+        gateway_url=url,
+        shard_ids=ids,
+        shard_count=count,
+        max_concurrency=max_concurrency,
+        encoding=options.encoding,
+        compress=options.compress,
+    )
+    del token
+    view.attach(manager)
+    recorder = _recorder(options, manager, url)
+    stop = asyncio.Event()
+    interrupted = False
+
+    def interrupt() -> None:
+        nonlocal interrupted
+        interrupted = True
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+        loop.add_signal_handler(signal.SIGTERM, interrupt)
+    try:
+        async with ControlServer(manager_handler(manager), command=options.command):
+            run = asyncio.create_task(manager.run(), name="birbctl-shards")
+            shown = asyncio.create_task(view.run(manager, stop), name="birbctl-view")
+            waiters = [run, asyncio.create_task(stop.wait())]
+            if options.duration is not None:
+                waiters.append(asyncio.create_task(asyncio.sleep(options.duration)))
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                if not run.done():
+                    manager.close(1000, "birbctl is stopping")
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(SHUTDOWN_GRACE):
+                            await asyncio.shield(run)
+                stop.set()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(2):
+                        await shown
+                view.finish(manager)
+                if run.done():
+                    run.result()  # a fatal close raises here
+            finally:
+                for task in (run, shown, *waiters):
+                    task.cancel()
+                for task in (run, shown, *waiters):
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGINT)
+            loop.remove_signal_handler(signal.SIGTERM)
+        if recorder is not None:
+            recorder.close()
+    return EXIT_INTERRUPTED if interrupted else EXIT_OK
+
+
+def _recorder(options: ConnectOptions, manager: ShardManager, url: str) -> Any:
+    if options.record is None:
+        return None
+    from birbctl.client.recording import record_shards
+
+    return record_shards(options.record, manager, url, options)

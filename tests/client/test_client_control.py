@@ -1,0 +1,136 @@
+"""Control of a running `birbctl connect` in a subprocess: status, ping, reconnect,
+terminate and close act on it through its Unix socket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_client_lifecycle import TOKEN, emulator
+
+from birbctl.client.control import control_dir, running_sessions
+from birbctl.errors import ConfigError
+
+
+async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "birbctl", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(30):
+            out, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+class Lines:
+    """JSON Lines from the connect subprocess, read with a bound on time."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        self.stream = proc.stdout
+        self.seen: list[dict[str, Any]] = []
+
+    async def until_status(self, status: str, after: int = 0, timeout: float = 15) -> int:
+        async with asyncio.timeout(timeout):
+            while True:
+                for i in range(after, len(self.seen)):
+                    rec = self.seen[i]
+                    if rec.get("event") == "status" and rec["new"] == status:
+                        return i + 1
+                line = await self.stream.readline()
+                if not line:
+                    raise AssertionError(f"connect ended before {status}: {self.seen[-5:]}")
+                self.seen.append(json.loads(line))
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path), "DISCORD_TOKEN": TOKEN}
+
+
+async def test_control_commands_act_on_a_running_connect(env: dict[str, str]) -> None:
+    async with emulator(heartbeat_interval_ms=500) as server:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "birbctl", "connect", "--gateway-url", server.gateway_url,
+            "--json", "--duration", "60",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        try:
+            lines = Lines(proc)
+            at = await lines.until_status("ready")
+            # The token never shows in the process's argv.
+            cmdline = Path(f"/proc/{proc.pid}/cmdline")
+            if cmdline.exists():
+                assert TOKEN.encode() not in cmdline.read_bytes()
+
+            code, out, err = await cli(env, "status", "--json")
+            assert code == 0, err
+            [answer] = json.loads(out)
+            assert answer["pid"] == proc.pid and answer["command"] == "connect"
+            assert answer["shards"][0]["status"] == "ready"
+
+            code, out, err = await cli(env, "ping", "--json")
+            assert code == 0, err
+            assert "p95" in json.loads(out)[0]["shards"][0]
+
+            code, out, _ = await cli(env, "status")
+            assert code == 0 and "connect" in out and "ready" in out
+
+            code, out, err = await cli(env, "reconnect")
+            assert code == 0 and "reconnect" in out, err
+            at = await lines.until_status("resuming", at)
+            at = await lines.until_status("ready", at)
+
+            code, _, err = await cli(env, "terminate", "--session", str(proc.pid))
+            assert code == 0, err
+            at = await lines.until_status("resuming", at)
+            at = await lines.until_status("ready", at)
+
+            code, _, err = await cli(env, "reconnect", "--fresh")
+            assert code == 0, err
+            at = await lines.until_status("identifying", at)
+            at = await lines.until_status("ready", at)
+
+            code, out, err = await cli(env, "close", "--code", "4000")
+            assert code == 0 and "close 4000" in out, err
+            at = await lines.until_status("resuming", at)  # 4000-range closes resume
+            at = await lines.until_status("ready", at)
+
+            code, _, err = await cli(env, "close", "--code", "1000")
+            assert code == 0, err
+            async with asyncio.timeout(15):
+                assert await proc.wait() == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    # The socket is gone with the process.
+    assert running_sessions(Path(env["XDG_RUNTIME_DIR"]) / "birbctl") == []
+
+
+async def test_no_running_session_is_a_clear_error(env: dict[str, str]) -> None:
+    code, _, err = await cli(env, "status")
+    assert code == 1
+    assert err.startswith("birbctl: error: no running birbctl session")
+    code, _, err = await cli(env, "close", "--code", "1000", "--session", "999999")
+    assert code == 1 and "no running birbctl session 999999" in err
+
+
+def test_control_dir_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    path = control_dir()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o700
+    path.chmod(0o755)
+    with pytest.raises(ConfigError, match="open to other users"):
+        control_dir()
