@@ -46,10 +46,11 @@ def _root(
 
 
 def _register() -> None:
-    from birbctl.cli import connect, control, decode, demo, encode, gateway, serve
+    from birbctl.cli import connect, control, decode, demo, encode, gateway, serve, tail
 
     demo.register(app)
     connect.register(app)
+    tail.register(app)
     control.register(app)
     gateway.register(app)
     decode.register(app)

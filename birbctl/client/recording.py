@@ -29,15 +29,15 @@ def record_shards(path: str, manager: ShardManager, url: str, options: Any) -> C
         key = (id(ws), event.conn)
         if event.kind == "open":
             numbers[key] = next(counter)
-            writer.opened(numbers[key])
+            writer.opened(numbers[key], t=event.ts)
             return
         conn = numbers.get(key)
         if conn is None:
             return
         if event.kind == "close":
-            writer.closed(conn, event.code, str(event.data or ""))
+            writer.closed(conn, event.code, str(event.data or ""), t=event.ts)
         elif event.data is not None:
-            writer.frame(conn, event.dir, event.data)
+            writer.frame(conn, event.dir, event.data, t=event.ts)
 
     for ws in shards:
         ws.add_wire_listener(listen)

@@ -49,9 +49,24 @@ class WireEvent:
     kind: Literal["open", "close", "text", "binary"]
     data: bytes | str | None = None
     code: int | None = None
+    ts: float = 0.0  # wall clock, unix seconds: the same instant for capture and view
+
+
+@dataclass(frozen=True, slots=True)
+class PacketEvent:
+    """A whole decoded payload, in or out (sent ones with the token redacted)."""
+
+    conn: int
+    dir: Literal["send", "recv"]
+    payload: Any
+    wire_size: int
+    size: int
+    ts: float
+    raw: bytes | str  # the inflated message (sent: the redacted payload, re-encoded)
 
 
 WireListener = Callable[["Websocket", WireEvent], None]
+PacketListener = Callable[["Websocket", PacketEvent], None]
 
 #: Seconds to wait for the TCP + TLS + HTTP upgrade before the attempt counts as failed.
 OPEN_TIMEOUT = 20.0
@@ -108,6 +123,7 @@ class Websocket:
         self._ssl = ssl_context
         self._listeners: list[Listener] = []
         self._wire_listeners: list[WireListener] = []
+        self._packet_listeners: list[PacketListener] = []
         self._clock: Callable[[], float] = session_options.get("clock", time.monotonic)
         self._conn: _Connection | None = None
         self._connections = 0
@@ -152,6 +168,9 @@ class Websocket:
 
     def add_wire_listener(self, listener: WireListener) -> None:
         self._wire_listeners.append(listener)
+
+    def add_packet_listener(self, listener: PacketListener) -> None:
+        self._packet_listeners.append(listener)
 
     def send(self, payload: dict[str, Any]) -> None:
         self.session.send(payload)
@@ -266,7 +285,7 @@ class Websocket:
         if conn is not self._conn:  # superseded while opening
             ws.transport.abort()
             return
-        self._wire(WireEvent(conn.number, "send", "open", conn.url))
+        self._wire(WireEvent(conn.number, "send", "open", conn.url, ts=time.time()))
         self.session.connection_opened()
         conn.tasks.append(
             asyncio.create_task(self._write(conn), name=f"birbctl-write-{conn.number}")
@@ -277,21 +296,30 @@ class Websocket:
     async def _read(self, conn: _Connection) -> None:
         assert conn.ws is not None
         ws = conn.ws
-        feed = conn.reader.feed
+        reader = conn.reader
         try:
             async for frame in ws:
                 if conn is not self._conn:
                     break
-                if self._wire_listeners:
+                watched = bool(self._wire_listeners or self._packet_listeners)
+                if watched:
+                    ts = time.time()
                     kind: Literal["text", "binary"] = "text" if type(frame) is str else "binary"
-                    self._wire(WireEvent(conn.number, "recv", kind, frame))
+                    self._wire(WireEvent(conn.number, "recv", kind, frame, ts=ts))
                 try:
-                    payload = feed(frame)
+                    payload = reader.feed_sized(frame) if watched else reader.feed(frame)
                 except DecodeError as exc:
                     self.session.receive_error(exc)
                     self._perform()
                     continue
                 if payload is not None:
+                    if self._packet_listeners:
+                        event = PacketEvent(
+                            conn.number, "recv", payload, len(frame), reader.last_size, ts,
+                            reader.last_message,
+                        )  # fmt: skip
+                        for listener in self._packet_listeners:
+                            listener(self, event)
                     self.session.receive_payload(payload)
                     self._perform()
         except ConnectionClosed:
@@ -317,7 +345,7 @@ class Websocket:
             reason = f"closed by birbctl with {ws.protocol.close_sent.code}"
         if code == 1005:  # a close frame without a code
             code = None
-        self._wire(WireEvent(conn.number, "recv", "close", reason, code))
+        self._wire(WireEvent(conn.number, "recv", "close", reason, code, ts=time.time()))
         self.session.connection_closed(code, reason)
         self._perform()
 
@@ -336,9 +364,17 @@ class Websocket:
         if self.encoding == "json" and isinstance(data, bytes):
             data = data.decode()  # JSON goes as text frames, as Discord's own clients send
         conn.outbox.put_nowait(data)
-        if self._wire_listeners:
+        if self._wire_listeners or self._packet_listeners:
+            ts = time.time()
             kind: Literal["text", "binary"] = "text" if type(data) is str else "binary"
-            self._wire(WireEvent(conn.number, "send", kind, data))
+            self._wire(WireEvent(conn.number, "send", kind, data, ts=ts))
+            if self._packet_listeners:
+                size = len(data)
+                shown = action.redacted()
+                raw = encode_message(shown, self.encoding)
+                event = PacketEvent(conn.number, "send", shown, size, size, ts, raw)
+                for listener in self._packet_listeners:
+                    listener(self, event)
 
     def _close(self, code: int, reason: str) -> None:
         conn = self._conn

@@ -35,7 +35,15 @@ def message_decoder(encoding: Encoding) -> Callable[[bytes], Any]:
 class PacketReader:
     """One per connection: it owns the connection's inflate context."""
 
-    __slots__ = ("_decode", "_inflate", "encoding", "frames", "inflater")
+    __slots__ = (
+        "_decode",
+        "_inflate",
+        "encoding",
+        "frames",
+        "inflater",
+        "last_message",
+        "last_size",
+    )
 
     def __init__(
         self, encoding: Encoding, compress: str | None, *, max_size: int = DEFAULT_MAX_MESSAGE
@@ -45,6 +53,8 @@ class PacketReader:
         self._inflate = self.inflater.feed
         self._decode = message_decoder(encoding)
         self.frames = 0
+        self.last_size = 0  # inflated size of the last message, set by feed_sized()
+        self.last_message: bytes | str = b""  # the last inflated message, ditto
 
     def feed(self, frame: bytes | str) -> Any | None:
         """The payload this frame completes, or None while a message spans frames.
@@ -59,6 +69,28 @@ class PacketReader:
             message = self._inflate(frame)  # type: ignore[arg-type]
             if message is None:
                 return None
+            return self._decode(message)
+        except DecodeError as exc:
+            raise exc.located(frame=self.frames) from None
+        except orjson.JSONDecodeError as exc:
+            raise DecodeError(
+                f"invalid JSON: {exc.msg}", offset=exc.pos, frame=self.frames
+            ) from None
+
+    def feed_sized(self, frame: bytes | str) -> Any | None:
+        """`feed()`, also setting `last_size` to the message's inflated size (for views
+        that show sizes; the plain `feed()` skips that work)."""
+        self.frames += 1
+        try:
+            if type(frame) is str:
+                self.last_size = len(frame)
+                self.last_message = frame
+                return decode_json(frame)
+            message = self._inflate(frame)  # type: ignore[arg-type]
+            if message is None:
+                return None
+            self.last_size = len(message)
+            self.last_message = message
             return self._decode(message)
         except DecodeError as exc:
             raise exc.located(frame=self.frames) from None

@@ -134,3 +134,12 @@ def test_control_dir_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     path.chmod(0o755)
     with pytest.raises(ConfigError, match="open to other users"):
         control_dir()
+
+
+async def test_fatal_close_exits_4_naming_the_code(env: dict[str, str]) -> None:
+    async with emulator(tokens=frozenset({"MTE.x.y"})) as server:
+        code, out, err = await cli(env, "connect", "--gateway-url", server.gateway_url)
+    assert code == 4
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("birbctl: error: ") and "4004" in last and "token" in last
+    assert "Traceback" not in err and TOKEN not in out + err

@@ -176,3 +176,69 @@ async def test_bad_token_is_4004() -> None:
                 await ws.run()
         assert info.value.code == 4004
         assert TOKEN not in str(info.value)
+
+
+async def test_invalid_session_resumable_resumes() -> None:
+    async with emulator() as server:
+        ws, rec = shard(server)
+        task = asyncio.create_task(ws.run())
+        await rec.until(lambda: len(rec.seqs) >= 10)
+        session_id = ws.session.session_id
+        server.inject(Fault("invalid_session", resumable=True))
+        await rec.until(lambda: "RESUMED" in rec.types)
+        assert ws.session.session_id == session_id and ws.session.counters.reidentifies == 0
+        await finish(ws, task)
+        rec.assert_every_seq_once_in_order()
+
+
+async def test_op1_gets_a_heartbeat_at_once() -> None:
+    async with emulator(heartbeat_interval_ms=30_000) as server:
+        ws, rec = shard(server)
+        task = asyncio.create_task(ws.run())
+        await rec.until(lambda: S.READY in rec.statuses)
+        before = ws.session.counters.heartbeats_sent
+        server.inject(Fault("request_heartbeat"))
+        # The scheduled beat is up to 30 s away: only the op 1 answer can arrive this soon.
+        await rec.until(lambda: ws.session.counters.heartbeats_acked > 0, timeout=3)
+        assert ws.session.counters.heartbeats_sent == before + 1
+        await finish(ws, task)
+
+
+async def test_corrupt_frame_closes_and_resumes() -> None:
+    async with emulator() as server:
+        ws, rec = shard(server)
+        task = asyncio.create_task(ws.run())
+        await rec.until(lambda: len(rec.seqs) >= 10)
+        server.inject(Fault("corrupt"))  # the inflate context is broken: a new connection
+        await rec.until(lambda: "RESUMED" in rec.types)
+        assert ws.connection_number == 2
+        seen = len(rec.seqs)
+        await rec.until(lambda: len(rec.seqs) >= seen + 10)
+        await finish(ws, task)
+        rec.assert_every_seq_once_in_order()
+
+
+async def test_stall_is_survived_without_losing_events() -> None:
+    async with emulator(heartbeat_interval_ms=2000) as server:
+        ws, rec = shard(server)
+        task = asyncio.create_task(ws.run())
+        await rec.until(lambda: len(rec.seqs) >= 10)
+        server.inject(Fault("stall", seconds=1.0))  # shorter than a heartbeat interval
+        seen = len(rec.seqs)
+        await rec.until(lambda: len(rec.seqs) >= seen + 40)
+        assert ws.connection_number == 1  # nothing to recover from: the stream just paused
+        await finish(ws, task)
+        rec.assert_every_seq_once_in_order()
+
+
+async def test_long_stall_is_a_zombie_and_resumes() -> None:
+    async with emulator(heartbeat_interval_ms=400) as server:
+        ws, rec = shard(server)
+        task = asyncio.create_task(ws.run())
+        await rec.until(lambda: len(rec.seqs) >= 10)
+        server.inject(Fault("stall", seconds=3.0))  # ACKs are held back too: a zombie
+        await rec.until(lambda: "RESUMED" in rec.types)
+        seen = len(rec.seqs)
+        await rec.until(lambda: len(rec.seqs) >= seen + 10)
+        await finish(ws, task)
+        rec.assert_every_seq_once_in_order()
