@@ -146,3 +146,28 @@ def test_huge_line_is_refused_with_bounded_memory(tmp_path: Path) -> None:
         fh.write(b'{"t":1.0,"conn":1,"dir":"recv","kind":"text","data":"' + b"x" * 5000)
     with path.open("rb") as fh, pytest.raises(DecodeError, match="line longer than 1000"):
         list(read_capture(fh, max_line=1000))
+
+
+def test_lines_off_the_writer_layout_decode_the_same(tmp_path: Path) -> None:
+    """The reader's no-parse fast path must agree with the full parse: escaped JSON
+    (`\\/` in base64), reordered keys, interleaved connections 1 and 12."""
+    path = record_session(tmp_path / "s.capture", "json", "zlib-stream")
+    expected = decoded(path)
+    lines = path.read_bytes().splitlines()
+    rewritten = [lines[0]]
+    for line in lines[1:]:
+        event = orjson.loads(line)
+        if event["kind"] == "binary" and len(rewritten) % 2:
+            # Same event, keys reordered and every "/" escaped: valid JSON, other bytes.
+            reordered = {k: event[k] for k in ("data", "kind", "dir", "conn", "t")}
+            text = orjson.dumps(reordered).decode().replace("/", "\\/")
+            rewritten.append(text.encode())
+        else:
+            rewritten.append(line)
+    other = tmp_path / "other.capture"
+    other.write_bytes(b"\n".join(rewritten) + b"\n")
+    assert decoded(other) == expected
+    # Connection 12 next to connection 1: its frames must not be taken for conn 1's.
+    renumbered = tmp_path / "twelve.capture"
+    renumbered.write_bytes(path.read_bytes().replace(b'"conn":2,', b'"conn":12,'))
+    assert [c for _, c, _ in decoded(renumbered)] == [12 if c == 2 else c for _, c, _ in expected]
