@@ -42,6 +42,9 @@ ADMIN_PREFIX = "/_birbctl/"
 MAX_CLIENT_MESSAGE = 64 * 1024
 _TRAFFIC_TICK = 0.05
 _SWEEP_EVERY = 1.0
+#: A deadline this close counts as due: its timer has fired (asyncio may fire one up to
+#: the clock's resolution early), so it is armed again rather than kept.
+_TIMER_SLACK = 0.001
 
 
 def is_loopback(host: str) -> bool:
@@ -248,27 +251,38 @@ class EmulatorServer:
         self, ws: ServerConnection, conn: GatewayConnection, wake: asyncio.Event
     ) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            wake.clear()
-            conn.tick(self._clock())
-            for action in conn.actions():
-                if type(action) is SendFrame:
-                    await ws.send(action.data, text=action.text)
-                elif type(action) is CloseConnection:
-                    await ws.close(action.code, action.reason)
+        # The deadline timer is kept while the deadline stays put (it only moves on a
+        # heartbeat): re-arming it on every wake cost a timer per dispatch per session.
+        # A deadline that is due (its timer fired, maybe a hair early) is re-armed.
+        timer: asyncio.TimerHandle | None = None
+        timer_at: float | None = None
+        try:
+            while True:
+                wake.clear()
+                conn.tick(self._clock())
+                for action in conn.actions():
+                    if type(action) is SendFrame:
+                        await ws.send(action.data, text=action.text)
+                    elif type(action) is CloseConnection:
+                        await ws.close(action.code, action.reason)
+                        return
+                    elif type(action) is DropConnection:
+                        ws.transport.abort()
+                        return
+                deadline = conn.next_deadline()
+                if deadline is None and conn.closed and not conn.pending:
                     return
-                elif type(action) is DropConnection:
-                    ws.transport.abort()
-                    return
-            deadline = conn.next_deadline()
-            if deadline is None and conn.closed and not conn.pending:
-                return
-            timer = None if deadline is None else loop.call_at(deadline, wake.set)
-            try:
+                if deadline != timer_at or (
+                    deadline is not None and deadline <= loop.time() + _TIMER_SLACK
+                ):
+                    if timer is not None:
+                        timer.cancel()
+                    timer = None if deadline is None else loop.call_at(deadline, wake.set)
+                    timer_at = deadline
                 await wake.wait()
-            finally:
-                if timer is not None:
-                    timer.cancel()
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     # --- background ----------------------------------------------------------------------
 
