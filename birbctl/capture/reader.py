@@ -57,6 +57,8 @@ def _events(
     last_conn: Any = None  # the connection of the previous received frame, and its replay
     last = ConnectionReplay(header.encoding, header.compress)
     last_tail = b""  # what follows `"t":<ts>` in last_conn's received binary frames
+    tail_len = 0
+    inflate, decode = last.inflate, last.decode
     for lines, complete in batches:
         for line in lines:
             number += 1
@@ -65,36 +67,34 @@ def _events(
             # Fastest path: a received binary frame in the exact layout CaptureWriter
             # writes, on the connection of the previous one; read without a JSON parse.
             # Anything unexpected falls through to the full parse below.
-            if last_conn is not None and line.startswith(b'{"t":') and line.endswith(b'"}'):
+            if last_conn is not None and line.endswith(b'"}') and line.startswith(b'{"t":'):
                 cut = line.find(last_tail, 5)
-                same = cut > 0
-                if same:
+                if cut > 0:
                     try:
                         ts = float(line[5:cut])
-                        frame = a2b(line[cut + len(last_tail) : -2], strict_mode=True)
+                        frame = a2b(line[cut + tail_len : -2], strict_mode=True)
                     except ValueError:
-                        same = False
-                    if same:
-                        try:
-                            message = last.inflate(frame)
-                            if message is None:
-                                last.pending_wire += len(frame)
-                                continue
-                            payload = last.decode(message)
-                        except Exception as exc:
-                            _failed(exc, last, number, start, last_conn, on_error)
-                            if last.broken:
-                                last_conn = None
+                        cut = -1
+                if cut > 0:
+                    try:
+                        message = inflate(frame)
+                        if message is None:
+                            last.pending_wire += len(frame)
                             continue
-                        wire = len(frame)
-                        if last.pending_wire:
-                            wire += last.pending_wire
-                            last.pending_wire = 0
-                        yield Message(
-                            payload, number, start, wire, len(message), ts, last_conn, "recv",
-                            "binary",
-                        )  # fmt: skip
+                        payload = decode(message)
+                    except Exception as exc:
+                        _failed(exc, last, number, start, last_conn, on_error)
+                        if last.broken:
+                            last_conn = None
                         continue
+                    wire = len(frame)
+                    if last.pending_wire:
+                        wire += last.pending_wire
+                        last.pending_wire = 0
+                    yield Message(
+                        payload, number, start, wire, len(message), ts, last_conn, "recv", "binary"
+                    )
+                    continue
             try:
                 event = loads(line)
                 kind = event["kind"]
@@ -134,7 +134,9 @@ def _events(
             replay = conns.get(conn) if type(conn) is int else None
             if replay is not None and not replay.broken and direction == "recv":
                 last_conn, last = conn, replay
+                inflate, decode = replay.inflate, replay.decode
                 last_tail = b',"conn":%d%s' % (conn, _RECV_BINARY)
+                tail_len = len(last_tail)
             elif last_conn is not None and conns.get(last_conn) is not last:
                 last_conn = None  # closed, reopened or broken
             if out is not None:
