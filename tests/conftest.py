@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from birbctl.transport.deflate import ZlibStreamDeflater, ZstdStreamDeflater
+
+if TYPE_CHECKING:
+    from birbctl.emulator.server import EmulatorServer
 
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors"
 
@@ -47,3 +55,64 @@ def make_zlib_stream() -> Callable[[list[bytes]], list[bytes]]:
 @pytest.fixture
 def make_zstd_stream() -> Callable[..., list[bytes]]:
     return zstd_stream
+
+
+# --- running birbctl as a user does: a real process --------------------------------------
+
+
+def birbctl(
+    *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """`birbctl ARGS` in a subprocess, bounded in time."""
+    return subprocess.run(
+        [sys.executable, "-m", "birbctl", *args],
+        input=stdin,
+        capture_output=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+
+
+async def birbctl_async(env: dict[str, str], *args: str) -> tuple[int, bytes, bytes]:
+    """The same from async tests, so an in-process emulator keeps serving meanwhile."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "birbctl", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(60):
+            out, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, out, err
+
+
+def one_line_error(result: subprocess.CompletedProcess[bytes], code: int = 3) -> str:
+    """Assert the house error shape: exit `code`, one `birbctl: error:` line, no traceback."""
+    assert result.returncode == code, result.stderr
+    err = result.stderr.decode()
+    assert err.startswith("birbctl: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    return err
+
+
+# --- the project's own emulator, in-process on 127.0.0.1 ---------------------------------
+
+
+@contextlib.asynccontextmanager
+async def running_emulator(**overrides: Any) -> AsyncIterator[EmulatorServer]:
+    """An EmulatorServer on a free loopback port for the length of the block."""
+    from birbctl.emulator.config import EmulatorConfig
+    from birbctl.emulator.server import EmulatorServer
+
+    server = EmulatorServer(replace(EmulatorConfig(), **overrides))
+    await server.start()
+    try:
+        yield server
+    finally:
+        async with asyncio.timeout(5):
+            await server.stop()

@@ -12,32 +12,15 @@ from pathlib import Path
 import orjson
 import pytest
 from captures import TOKEN, discord_har, record_session
+from conftest import birbctl, one_line_error
 
 from birbctl.capture.writer import CaptureWriter
 from birbctl.codec.etf import encode_etf
 
 
-def birbctl(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "birbctl", *args],
-        input=stdin,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def jsonl(result: subprocess.CompletedProcess[bytes]) -> list[dict[str, object]]:
     assert result.returncode == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]
-
-
-def one_line_error(result: subprocess.CompletedProcess[bytes], code: int = 3) -> str:
-    assert result.returncode == code, result.stderr
-    err = result.stderr.decode()
-    assert err.startswith("birbctl: error: ") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    return err
 
 
 def test_capture_jsonl_shape_and_identical_json_for_both_encodings(tmp_path: Path) -> None:

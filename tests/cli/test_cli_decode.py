@@ -8,31 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import zlib_stream, zstd_stream
+from conftest import birbctl, one_line_error, zlib_stream, zstd_stream
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def birbctl(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "birbctl", *args],
-        input=stdin,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def lines(result: subprocess.CompletedProcess[bytes]) -> list[object]:
     return [json.loads(line) for line in result.stdout.splitlines()]
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[bytes], code: int) -> str:
-    assert result.returncode == code, result.stderr
-    err = result.stderr.decode()
-    assert err.startswith("birbctl: error: ") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    return err
 
 
 def test_version() -> None:
@@ -138,7 +120,7 @@ def test_truncated_stream_names_file_frame_and_byte(tmp_path: Path) -> None:
     raw = tmp_path / "cut.bin"
     raw.write_bytes(b"".join(frames)[:-10])
     result = birbctl("decode", str(raw))
-    err = assert_one_line_error(result, 3)
+    err = one_line_error(result, 3)
     assert f"{raw}:frame 3:byte {len(frames[0]) + len(frames[1])}:" in err
     # Messages before the bad one were already printed: nothing decoded is lost.
     assert len(lines(result)) == 2
@@ -147,19 +129,19 @@ def test_truncated_stream_names_file_frame_and_byte(tmp_path: Path) -> None:
 def test_bad_jsonl_line_is_located(tmp_path: Path) -> None:
     path = tmp_path / "x.jsonl"
     path.write_bytes(b'{"op": 1}\n{"op": 2}\n{"op": \n')
-    err = assert_one_line_error(birbctl("decode", "--from", "jsonl", str(path)), 3)
+    err = one_line_error(birbctl("decode", "--from", "jsonl", str(path)), 3)
     assert ":frame 3:byte 27:" in err  # line 3 starts at byte 20
 
 
 def test_garbage_and_usage_errors(tmp_path: Path) -> None:
     junk = tmp_path / "junk"
     junk.write_bytes(b"\x00\x01garbage")
-    assert_one_line_error(birbctl("decode", str(junk)), 3)
-    assert_one_line_error(birbctl("decode", str(tmp_path / "missing")), 2)
-    assert_one_line_error(birbctl("decode", "--from", "nope", str(junk)), 2)
+    one_line_error(birbctl("decode", str(junk)), 3)
+    one_line_error(birbctl("decode", str(tmp_path / "missing")), 2)
+    one_line_error(birbctl("decode", "--from", "nope", str(junk)), 2)
     bad_etf = tmp_path / "bad.etf"
     bad_etf.write_bytes(bytes([131, 108, 255, 255, 255, 255]))
-    assert_one_line_error(birbctl("decode", str(bad_etf)), 3)
+    one_line_error(birbctl("decode", str(bad_etf)), 3)
 
 
 def test_closed_pipe_ends_quietly(tmp_path: Path) -> None:

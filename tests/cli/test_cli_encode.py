@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import birbctl, one_line_error
 
 from birbctl.codec.etf import decode_etf, encode_etf
 
@@ -28,16 +29,6 @@ PAYLOADS = [
     },
     {"op": 1, "d": None},
 ]
-
-
-def birbctl(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "birbctl", *args],
-        input=stdin,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
@@ -66,13 +57,6 @@ def test_json_lines_to_file_and_json_output(tmp_path: Path) -> None:
     assert out.read_bytes() == b"".join(encode_etf(p, style="client") for p in PAYLOADS)
     normal = birbctl("encode", "--to", "json", str(source))
     assert [json.loads(line) for line in normal.stdout.splitlines()] == PAYLOADS
-
-
-def one_line_error(result: subprocess.CompletedProcess[bytes], code: int) -> str:
-    assert result.returncode == code, result.stderr
-    err = result.stderr.decode()
-    assert err.startswith("birbctl: error: ") and err.count("\n") == 1, err
-    return err
 
 
 def test_errors(tmp_path: Path) -> None:

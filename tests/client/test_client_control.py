@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import birbctl_async
 from test_client_lifecycle import TOKEN, emulator
 
 from birbctl.client.control import control_dir, running_sessions
@@ -19,18 +20,8 @@ from birbctl.errors import ConfigError
 
 
 async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "birbctl", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
-    )  # fmt: skip
-    try:
-        async with asyncio.timeout(30):
-            out, err = await proc.communicate()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    code, out, err = await birbctl_async(env, *args)
+    return code, out.decode(), err.decode()
 
 
 class Lines:

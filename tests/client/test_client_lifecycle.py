@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from conftest import running_emulator
 
 from birbctl.client.websocket import Websocket
-from birbctl.emulator.config import EmulatorConfig
 from birbctl.emulator.faults import Fault
 from birbctl.emulator.server import EmulatorServer
 from birbctl.errors import EXIT_FATAL_CLOSE, GatewayClosed
@@ -24,17 +24,10 @@ TOKEN = "MTEwMDAwMDAwMDAwMDAwMDAwNQ.GhIjKl.tOpSeCrEtToKeNvAlUe_xyz0123456789"
 S = GatewayStatus
 
 
-@contextlib.asynccontextmanager
-async def emulator(**overrides: Any) -> AsyncIterator[EmulatorServer]:
+def emulator(**overrides: Any) -> contextlib.AbstractAsyncContextManager[EmulatorServer]:
+    """The emulator these tests run against: lively traffic, fast heartbeats."""
     options: dict[str, Any] = {"event_rate": 40, "seed": 3, "heartbeat_interval_ms": 400}
-    options.update(overrides)
-    server = EmulatorServer(replace(EmulatorConfig(), **options))
-    await server.start()
-    try:
-        yield server
-    finally:
-        async with asyncio.timeout(5):
-            await server.stop()
+    return running_emulator(**{**options, **overrides})
 
 
 @dataclass

@@ -11,23 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from conftest import birbctl_async
 from test_client_lifecycle import TOKEN, emulator
-
-
-async def birbctl(env: dict[str, str], *args: str) -> tuple[int, bytes, bytes]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "birbctl", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
-    )  # fmt: skip
-    try:
-        async with asyncio.timeout(60):
-            out, err = await proc.communicate()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return proc.returncode, out, err
 
 
 def dispatches(lines: list[dict[str, Any]], t: str) -> dict[str, Any]:
@@ -39,7 +24,7 @@ async def test_tail_record_decodes_to_what_tail_printed(tmp_path: Path) -> None:
     async with emulator(event_rate=30, heartbeat_interval_ms=700) as server:
 
         def tail(encoding: str) -> Any:
-            return birbctl(
+            return birbctl_async(
                 env, "tail", "--gateway-url", server.gateway_url, "--encoding", encoding,
                 "--compress", "zlib-stream", "--format", "jsonl", "--intents", "all",
                 "--record", str(tmp_path / f"{encoding}.capture"), "--duration", "4",
@@ -52,7 +37,9 @@ async def test_tail_record_decodes_to_what_tail_printed(tmp_path: Path) -> None:
         assert code == 0, err
         assert TOKEN.encode() not in out + err
         live[encoding] = [json.loads(line) for line in out.splitlines()]
-        code, decoded, err = await birbctl(env, "decode", str(tmp_path / f"{encoding}.capture"))
+        code, decoded, err = await birbctl_async(
+            env, "decode", str(tmp_path / f"{encoding}.capture")
+        )
         assert code == 0, err
         # Byte for byte: the recording decodes to exactly what was printed live.
         assert decoded == out
@@ -75,7 +62,7 @@ async def test_tail_record_decodes_to_what_tail_printed(tmp_path: Path) -> None:
 async def test_tail_filters_count_and_closed_pipe(tmp_path: Path) -> None:
     env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path), "DISCORD_TOKEN": TOKEN}
     async with emulator(event_rate=50) as server:
-        code, out, err = await birbctl(
+        code, out, err = await birbctl_async(
             env, "tail", "--gateway-url", server.gateway_url, "-f", "jsonl",
             "-e", "MESSAGE_*", "--dir", "recv", "-n", "5", "--intents", "all",
         )  # fmt: skip

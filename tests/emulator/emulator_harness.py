@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
 from typing import Any
 
+from conftest import running_emulator
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from birbctl.codec.message import decode_message, encode_message
-from birbctl.emulator.config import EmulatorConfig
 from birbctl.emulator.server import EmulatorServer
 from birbctl.transport.inflate import make_inflater
 
@@ -23,17 +22,10 @@ INTENTS = 513 | (1 << 11) | (1 << 10)  # GUILDS, GUILD_MESSAGES, TYPING, REACTIO
 STEP = 2.0  # the longest any single expected frame may take
 
 
-@contextlib.asynccontextmanager
-async def running(**overrides: Any) -> AsyncIterator[EmulatorServer]:
+def running(**overrides: Any) -> contextlib.AbstractAsyncContextManager[EmulatorServer]:
+    """A quiet emulator (no synthetic traffic, Discord's interval) unless told otherwise."""
     options: dict[str, Any] = {"event_rate": 0, "seed": 7, "heartbeat_interval_ms": 41250}
-    options.update(overrides)
-    server = EmulatorServer(replace(EmulatorConfig(), **options))
-    await server.start()
-    try:
-        yield server
-    finally:
-        async with asyncio.timeout(5):
-            await server.stop()
+    return running_emulator(**{**options, **overrides})
 
 
 class GatewayClient:
