@@ -70,7 +70,7 @@ def _split_everywhere(frames: list[bytes]) -> list[list[bytes]]:
     variants = []
     for index, frame in enumerate(frames):
         for cut in range(1, len(frame)):
-            variants.append([*frames[:index], frame[:cut], frame[cut:], *frames[index + 1:]])
+            variants.append([*frames[:index], frame[:cut], frame[cut:], *frames[index + 1 :]])
     return variants
 
 
