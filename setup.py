@@ -1,4 +1,5 @@
-"""Builds the optional C ETF decoder; birbctl falls back to pure Python without it."""
+"""Builds the optional C accelerators (ETF decoding, capture base64); birbctl falls back
+to pure Python without them, with the same results."""
 
 from setuptools import Extension, setup
 
@@ -8,6 +9,11 @@ setup(
             "birbctl.codec._etf_c",
             sources=["birbctl/codec/_etf_c.c"],
             optional=True,
-        )
+        ),
+        Extension(
+            "birbctl.capture._b64_c",
+            sources=["birbctl/capture/_b64_c.c"],
+            optional=True,
+        ),
     ]
 )

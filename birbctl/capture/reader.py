@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from birbctl.capture.b64 import b64decode
 from birbctl.capture.header import CaptureHeader, parse_header
 from birbctl.capture.message import ErrorHandler, Message, report
 from birbctl.capture.replay import ConnectionReplay, locate
@@ -53,6 +54,7 @@ def _events(
     conns: dict[int, ConnectionReplay] = {}
     loads = orjson.loads
     a2b = binascii.a2b_base64
+    fast_b64 = b64decode
     number = 1
     last_conn: Any = None  # the connection of the previous received frame, and its replay
     last = ConnectionReplay(header.encoding, header.compress)
@@ -72,7 +74,7 @@ def _events(
                 if cut > 0:
                     try:
                         ts = float(line[5:cut])
-                        frame = a2b(line[cut + tail_len : -2], strict_mode=True)
+                        frame = fast_b64(line[cut + tail_len : -2])
                     except ValueError:
                         cut = -1
                 if cut > 0:
