@@ -15,6 +15,10 @@ FAULT_HELP = (
     "A fault step for every session, as key=value words: "
     "'at=10 action=reconnect', 'after_events=50 action=close code=4000' (repeatable)."
 )
+REPLAY_HELP = (
+    "Replay a recorded session's dispatches (a capture, HAR or JSON Lines file) to every "
+    "session, instead of synthetic traffic; READY keeps the recorded user and guilds."
+)
 REMOTE_HELP = (
     "Allow a non-loopback --host. The emulator accepts any bot-shaped token and has an "
     "unauthenticated admin endpoint, so it is only safe on a trusted network."
@@ -57,6 +61,14 @@ def serve(
     fault: Annotated[list[str] | None, typer.Option("--fault", help=FAULT_HELP)] = None,
     allow_remote: Annotated[bool, typer.Option("--allow-remote", help=REMOTE_HELP)] = False,
     seed: Annotated[int | None, typer.Option(help="Seed for the synthetic world.")] = None,
+    replay: Annotated[Path | None, typer.Option(help=REPLAY_HELP)] = None,
+    speed: Annotated[
+        float,
+        typer.Option(help="Replay pace: recorded gaps divided by this (0 = no waits).", min=0),
+    ] = 1.0,
+    replay_loop: Annotated[
+        bool, typer.Option("--loop", help="Start the replay over when it ends.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the URLs.")] = False,
 ) -> None:
     """Run a Discord-compatible gateway and REST emulator on one local port."""
@@ -86,6 +98,8 @@ def serve(
         accepted.update(line.strip() for line in lines if line.strip())
         if not accepted:
             raise ConfigError("--token-file holds no tokens")
+    if (speed != 1.0 or replay_loop) and replay is None:
+        raise ConfigError("--speed and --loop need --replay CAPTURE")
     steps = list(load_scenario(scenario)) if scenario is not None else []
     steps += [parse_fault_flag(text) for text in fault or []]
     config = EmulatorConfig(
@@ -101,7 +115,15 @@ def serve(
         session_expiry_s=session_expiry,
         steps=tuple(steps),
         seed=seed,
+        replay=None if replay is None else str(replay),
+        replay_speed=speed,
+        replay_loop=replay_loop,
     )
+    recording = None
+    if config.replay is not None:
+        from birbctl.emulator.recording import load_recording
+
+        recording = load_recording(config.replay)  # before listening: a bad file exits 2/3
 
     def note(text: str) -> None:
         if not quiet:
@@ -114,7 +136,7 @@ def serve(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            server = EmulatorServer(config, on_event=note)
+            server = EmulatorServer(config, on_event=note, recording=recording)
             await server.start()
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
@@ -125,6 +147,12 @@ def serve(
             out.write(f"admin    {server.admin_url}/sessions  (POST .../faults?action=...)\n")
             who = "the given token(s)" if accepted else "any bot-shaped token"
             out.write(f"accepting {who}; {len(config.steps)} fault step(s); Ctrl-C stops\n")
+            if recording is not None:
+                out.write(
+                    f"replay   {recording.path}: {len(recording.events)} dispatches over "
+                    f"{recording.span:.1f} s, speed {speed:g}{', looped' if replay_loop else ''}"
+                    f"{'' if recording.ready else '; no READY recorded, synthetic guilds'}\n"
+                )
             out.flush()
             await stop.wait()
         finally:

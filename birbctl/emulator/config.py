@@ -44,3 +44,9 @@ class EmulatorConfig:
     #: Fault steps every new session runs through (from --fault and --scenario).
     steps: tuple[FaultStep, ...] = field(default_factory=tuple)
     seed: int | None = None
+    #: A recorded session to replay to every session instead of synthetic traffic.
+    replay: str | None = None
+    #: Recorded pace multiplier (0 = as fast as the sockets take it).
+    replay_speed: float = 1.0
+    #: Start the recording over (without its GUILD_CREATE burst) when it ends.
+    replay_loop: bool = False

@@ -26,6 +26,8 @@ from birbctl.emulator.client_etf import has_atom_keys
 from birbctl.emulator.config import EmulatorConfig
 from birbctl.emulator.faults import Fault
 from birbctl.emulator.frames import Encoding, PreparedDispatch, encode_payload
+from birbctl.emulator.recording import Recording
+from birbctl.emulator.replay import ReplayScheduler
 from birbctl.emulator.sessions import Session, SessionStore
 from birbctl.emulator.world import World, bot_id_from_token, bot_user
 from birbctl.errors import DecodeError
@@ -146,6 +148,7 @@ class GatewayContext:
         resume_url: str = "ws://127.0.0.1",
         rng: random.Random | None = None,
         on_event: Callable[[str], None] | None = None,
+        recording: Recording | None = None,
     ) -> None:
         self.config = config
         self.world = world or World(config.guilds, seed=config.seed)
@@ -160,6 +163,16 @@ class GatewayContext:
         self.on_event = on_event
         #: Live connections, for the admin endpoint.
         self.connections: dict[int, GatewayConnection] = {}
+        #: With --replay, what feeds every session instead of synthetic traffic.
+        self.replay: ReplayScheduler | None = None
+        if recording is not None:
+            self.replay = ReplayScheduler(
+                recording,
+                self.store,
+                speed=config.replay_speed,
+                loop=config.replay_loop,
+                note=self.note,
+            )
 
     def note(self, text: str) -> None:
         """A line for the operator (never includes a token)."""
@@ -407,8 +420,12 @@ class GatewayConnection:
             self._close(CloseCode.INVALID_SHARD, "Invalid shard.")
             return
         shard_id, num_shards = shard
-        guilds = ctx.world.guilds_for_shard(shard_id, num_shards)
-        if len(guilds) > config.max_guilds_per_shard:
+        replay = ctx.replay
+        recorded = replay is not None and replay.recording.ready is not None
+        # A recorded READY brings its own guilds; the synthetic world is then unused.
+        guilds = [] if recorded else ctx.world.guilds_for_shard(shard_id, num_shards)
+        guild_count = replay.recording.guild_count if replay is not None and recorded else 0
+        if max(len(guilds), guild_count) > config.max_guilds_per_shard:
             self._close(CloseCode.SHARDING_REQUIRED, "Sharding required.")
             return
         large_threshold = d.get("large_threshold", 50)
@@ -456,11 +473,22 @@ class GatewayConnection:
         ctx.note(
             f"conn {self.id}: IDENTIFY -> session {session.id[:8]} shard "
             f"[{shard_id}, {num_shards}] ({self.encoding}, {self.compress or 'no compression'})"
+            + (" replaying" if replay is not None else "")
         )
+        if replay is not None:
+            ready = replay.ready(
+                version=self.version,
+                session_id=session.id,
+                resume_url=ctx.resume_url,
+                shard=[shard_id, num_shards] if "shard" in d else None,
+                synthetic=ready,
+            )
         session.dispatch(PreparedDispatch("READY", ready))
         for guild in guilds:
             body = ctx.world.guild_create(guild, user, large_threshold=large_threshold)
             session.dispatch(PreparedDispatch("GUILD_CREATE", body))
+        if replay is not None:
+            replay.start(session, now)
 
     def _on_resume(self, d: Any, now: float) -> None:
         ctx = self.ctx
@@ -549,6 +577,11 @@ class GatewayConnection:
                 if self.closed or self.session is not session:
                     return
         self._steps_due = False
+
+    @property
+    def backlog(self) -> int:
+        """Actions queued and not yet taken by the writer (a replay's backpressure)."""
+        return len(self._out)
 
     @property
     def pending(self) -> bool:

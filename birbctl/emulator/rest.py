@@ -65,6 +65,9 @@ def handle_rest(
             },
         )
     user = bot_user(user_id)
+    recorded = ctx.replay.recording.user if ctx.replay is not None else None
+    if recorded is not None:
+        user |= recorded  # the bot of the replayed READY, as the gateway will say
     if route == "/users/@me":
         return RestResponse(200, user)
     return RestResponse(200, application(user, ctx.config.allow_privileged, len(ctx.world.guilds)))

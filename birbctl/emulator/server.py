@@ -33,6 +33,7 @@ from birbctl.emulator.gateway import (
     SendFrame,
     parse_connect_query,
 )
+from birbctl.emulator.recording import Recording, load_recording
 from birbctl.emulator.rest import handle_rest, is_rest_path
 from birbctl.emulator.traffic import TrafficGenerator
 from birbctl.errors import BirbError
@@ -42,6 +43,8 @@ ADMIN_PREFIX = "/_birbctl/"
 MAX_CLIENT_MESSAGE = 64 * 1024
 _TRAFFIC_TICK = 0.05
 _SWEEP_EVERY = 1.0
+#: The longest the replay loop sleeps without looking at its sessions.
+_REPLAY_IDLE = 0.05
 #: A deadline this close counts as due: its timer has fired (asyncio may fire one up to
 #: the clock's resolution early), so it is armed again rather than kept.
 _TIMER_SLACK = 0.001
@@ -72,10 +75,18 @@ class EmulatorServer:
     """`async with EmulatorServer(config) as server:` serves until the block ends."""
 
     def __init__(
-        self, config: EmulatorConfig, *, on_event: Callable[[str], None] | None = None
+        self,
+        config: EmulatorConfig,
+        *,
+        on_event: Callable[[str], None] | None = None,
+        recording: Recording | None = None,
     ) -> None:
+        """`recording` is `config.replay` already loaded; otherwise it is loaded here,
+        so a bad capture fails before the server starts (ConfigError, DecodeError)."""
         self.config = config
-        self.ctx = GatewayContext(config, on_event=on_event)
+        if recording is None and config.replay is not None:
+            recording = load_recording(config.replay)
+        self.ctx = GatewayContext(config, on_event=on_event, recording=recording)
         self.traffic = TrafficGenerator(seed=config.seed)
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -106,8 +117,9 @@ class EmulatorServer:
         if ":" in host:
             host = f"[{host}]"
         self.ctx.resume_url = f"ws://{host}:{self.port}"
+        feed = self._traffic_loop() if self.ctx.replay is None else self._replay_loop()
         self._tasks = [
-            asyncio.create_task(self._traffic_loop(), name="birbctl-traffic"),
+            asyncio.create_task(feed, name="birbctl-traffic"),
             asyncio.create_task(self._sweep_loop(), name="birbctl-sweep"),
         ]
 
@@ -322,6 +334,25 @@ class EmulatorServer:
             for key in list(owed):
                 if key not in store.groups:
                     del owed[key]
+
+    async def _replay_loop(self) -> None:
+        """Sleeps until the replay's next due dispatch, a new session, or a short poll
+        (a detached session resuming, a backlog draining)."""
+        replay = self.ctx.replay
+        assert replay is not None
+        started = asyncio.Event()
+        replay.poke = started.set
+        while True:
+            started.clear()
+            now = self._clock()
+            next_at = replay.run(now)
+            delay = _REPLAY_IDLE if next_at is None else min(next_at - now, _REPLAY_IDLE)
+            if delay <= 0:
+                await asyncio.sleep(0)  # more is due at once: let the writers run first
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await started.wait()
 
     async def _sweep_loop(self) -> None:
         while True:
