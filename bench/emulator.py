@@ -28,21 +28,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import random
-import re
 import resource
-import signal
-import subprocess
 import sys
 import time
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from emulator_process import start_emulator, stop_emulator
 
 from birbctl.protocol.intents import parse_intents
 
@@ -97,44 +98,6 @@ def rss_mib(pid: int) -> float:
 
 
 # --- the emulator process ------------------------------------------------------------------
-
-
-def start_emulator(rate: float, interval_ms: int) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "birbctl", "serve", "--port", "0", "--quiet",
-            "--heartbeat-interval", str(interval_ms), "--event-rate", f"{rate:g}",
-            "--seed", "1",
-        ],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        found = re.search(r"ws://127\.0\.0\.1:\d+", line)
-        if found:
-            return proc, found.group(0)
-        if not line and proc.poll() is not None:
-            break
-    stop_emulator(proc)
-    err = proc.stderr.read() if proc.stderr else ""
-    raise SystemExit(f"the emulator did not start: {err}")
-
-
-def stop_emulator(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM by PID (the emulator's clean stop), SIGKILL if it lingers."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-    for pipe in (proc.stdout, proc.stderr):
-        if pipe is not None:
-            pipe.close()
 
 
 # --- the load side -------------------------------------------------------------------------
@@ -347,7 +310,9 @@ async def measure(url: str, emu_pid: int, step: Step, window: float) -> None:
 
 def run_step(sessions: int, target: int, window: float, interval_ms: int) -> Step:
     step = Step(sessions, target, target / sessions)
-    proc, url = start_emulator(step.rate, interval_ms)
+    proc, url = start_emulator(
+        "--heartbeat-interval", str(interval_ms), "--event-rate", f"{step.rate:g}", "--seed", "1"
+    )
     try:
         asyncio.run(measure(url, proc.pid, step, window))
     finally:

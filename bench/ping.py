@@ -14,45 +14,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import re
-import signal
 import statistics
-import subprocess
 import sys
 import time
+from pathlib import Path
 
 from websockets.asyncio.client import connect
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from emulator_process import start_emulator, stop_emulator
 
 from birbctl.client.websocket import Websocket
 from birbctl.protocol.events import Action, DispatchReceived, HeartbeatAcked
 from birbctl.protocol.intents import parse_intents
 
 TOKEN = "MTEwMDAwMDAwMDAwMDAwMDAwNQ.GhIjKl.bEnChMaRkToKeN_not_a_real_one_012345"
-
-
-def start_emulator(
-    delay_ms: int, rate: float, interval_ms: int
-) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "birbctl", "serve", "--port", "0", "--quiet",
-            "--heartbeat-interval", str(interval_ms), "--event-rate", str(rate),
-            "--fault", f"at=0 action=ack_delay ms={delay_ms}",
-        ],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        found = re.search(r"ws://127\.0\.0\.1:\d+", line)
-        if found:
-            return proc, found.group(0)
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    raise SystemExit(f"the emulator did not start: {proc.stderr.read() if proc.stderr else ''}")
 
 
 async def loopback_rtts(url: str, stop: asyncio.Event) -> list[float]:
@@ -109,15 +86,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--interval-ms", type=int, default=1000)
     args = parser.parse_args()
-    proc, url = start_emulator(args.delay_ms, args.rate, args.interval_ms)
+    proc, url = start_emulator(
+        "--heartbeat-interval", str(args.interval_ms), "--event-rate", str(args.rate),
+        "--fault", f"at=0 action=ack_delay ms={args.delay_ms}",
+    )  # fmt: skip
     try:
         pings, rtts, events = asyncio.run(measure(url, args.seconds))
     finally:
-        os.kill(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_emulator(proc)
     reported = statistics.median(pings)
     loopback = statistics.median(rtts)
     expected = args.delay_ms + loopback

@@ -1,0 +1,47 @@
+"""`birbctl serve` as its own process for the benchmarks: start it, read its gateway URL,
+stop it by PID."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+
+def start_emulator(*options: str) -> tuple[subprocess.Popen[str], str]:
+    """Start `birbctl serve --port 0 --quiet OPTIONS...`; (process, ws://127.0.0.1:PORT)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "birbctl", "serve", "--port", "0", "--quiet", *options],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        found = re.search(r"ws://127\.0\.0\.1:\d+", line)
+        if found:
+            return proc, found.group(0)
+        if not line and proc.poll() is not None:
+            break
+    stop_emulator(proc)
+    err = proc.stderr.read() if proc.stderr else ""
+    raise SystemExit(f"the emulator did not start: {err}")
+
+
+def stop_emulator(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM by PID (the emulator's clean stop), SIGKILL if it lingers."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
