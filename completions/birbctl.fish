@@ -1,0 +1,1 @@
+complete --command birbctl --no-files --arguments "(env _BIRBCTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) birbctl)" --condition "env _BIRBCTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) birbctl"
