@@ -116,3 +116,18 @@ async def running_emulator(**overrides: Any) -> AsyncIterator[EmulatorServer]:
     finally:
         async with asyncio.timeout(5):
             await server.stop()
+
+
+def assert_quiet_on_closed_pipe(*args: str) -> None:
+    """`birbctl ARGS | head -1`: once the reader has gone, exit 0 with nothing on stderr."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "birbctl", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    try:
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+    assert proc.stderr.read() == b""

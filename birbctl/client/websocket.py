@@ -307,7 +307,7 @@ class Websocket:
                     kind: Literal["text", "binary"] = "text" if type(frame) is str else "binary"
                     self._wire(WireEvent(conn.number, "recv", kind, frame, ts=ts))
                 try:
-                    payload = reader.feed_sized(frame) if watched else reader.feed(frame)
+                    payload = reader.feed_kept(frame) if watched else reader.feed(frame)
                 except DecodeError as exc:
                     self.session.receive_error(exc)
                     self._perform()
@@ -315,7 +315,7 @@ class Websocket:
                 if payload is not None:
                     if self._packet_listeners:
                         event = PacketEvent(
-                            conn.number, "recv", payload, len(frame), reader.last_size, ts,
+                            conn.number, "recv", payload, len(frame), len(reader.last_message), ts,
                             reader.last_message,
                         )  # fmt: skip
                         for listener in self._packet_listeners:

@@ -42,7 +42,6 @@ class PacketReader:
         "frames",
         "inflater",
         "last_message",
-        "last_size",
     )
 
     def __init__(
@@ -53,8 +52,7 @@ class PacketReader:
         self._inflate = self.inflater.feed
         self._decode = message_decoder(encoding)
         self.frames = 0
-        self.last_size = 0  # inflated size of the last message, set by feed_sized()
-        self.last_message: bytes | str = b""  # the last inflated message, ditto
+        self.last_message: bytes | str = b""  # the last inflated message, set by feed_kept()
 
     def feed(self, frame: bytes | str) -> Any | None:
         """The payload this frame completes, or None while a message spans frames.
@@ -70,31 +68,26 @@ class PacketReader:
             if message is None:
                 return None
             return self._decode(message)
-        except DecodeError as exc:
-            raise exc.located(frame=self.frames) from None
-        except orjson.JSONDecodeError as exc:
-            raise DecodeError(
-                f"invalid JSON: {exc.msg}", offset=exc.pos, frame=self.frames
-            ) from None
+        except (DecodeError, orjson.JSONDecodeError) as exc:
+            raise self._located(exc) from None
 
-    def feed_sized(self, frame: bytes | str) -> Any | None:
-        """`feed()`, also setting `last_size` to the message's inflated size (for views
-        that show sizes; the plain `feed()` skips that work)."""
+    def feed_kept(self, frame: bytes | str) -> Any | None:
+        """`feed()`, also keeping the inflated message in `last_message` (for views that
+        show sizes or raw bytes; the plain `feed()` skips that work)."""
         self.frames += 1
         try:
             if type(frame) is str:
-                self.last_size = len(frame)
                 self.last_message = frame
                 return decode_json(frame)
             message = self._inflate(frame)  # type: ignore[arg-type]
             if message is None:
                 return None
-            self.last_size = len(message)
             self.last_message = message
             return self._decode(message)
-        except DecodeError as exc:
-            raise exc.located(frame=self.frames) from None
-        except orjson.JSONDecodeError as exc:
-            raise DecodeError(
-                f"invalid JSON: {exc.msg}", offset=exc.pos, frame=self.frames
-            ) from None
+        except (DecodeError, orjson.JSONDecodeError) as exc:
+            raise self._located(exc) from None
+
+    def _located(self, exc: DecodeError | orjson.JSONDecodeError) -> DecodeError:
+        if isinstance(exc, DecodeError):
+            return exc.located(frame=self.frames)
+        return DecodeError(f"invalid JSON: {exc.msg}", offset=exc.pos, frame=self.frames)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-import sys
 import zlib
 from pathlib import Path
 
 import orjson
 import pytest
 from captures import TOKEN, discord_har, record_session
-from conftest import birbctl, one_line_error
+from conftest import assert_quiet_on_closed_pipe, birbctl, one_line_error
 
 from birbctl.capture.writer import CaptureWriter
 from birbctl.codec.etf import encode_etf
@@ -205,16 +204,4 @@ def test_stdin_capture_and_closed_pipe(tmp_path: Path) -> None:
             writer.frame(1, "recv", '{"op":11,"d":null}', t=1.0)
     assert len(jsonl(birbctl("decode", "-", stdin=path.read_bytes()))) == 30_000
     for to in ("jsonl", "pretty"):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "birbctl", "decode", "--to", to, str(path)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        assert proc.stdout is not None and proc.stderr is not None
-        proc.stdout.readline()
-        proc.stdout.close()
-        try:
-            assert proc.wait(timeout=60) == 0
-        finally:
-            proc.kill()
-        assert proc.stderr.read() == b""
+        assert_quiet_on_closed_pipe("decode", "--to", to, str(path))

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import birbctl, one_line_error, zlib_stream, zstd_stream
+from conftest import assert_quiet_on_closed_pipe, birbctl, one_line_error, zlib_stream, zstd_stream
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -147,16 +146,4 @@ def test_garbage_and_usage_errors(tmp_path: Path) -> None:
 def test_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     path = tmp_path / "many.jsonl"
     path.write_bytes(b'{"op": 11, "d": null}\n' * 200_000)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "birbctl", "decode", str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    proc.stdout.readline()
-    proc.stdout.close()
-    try:
-        assert proc.wait(timeout=60) == 0
-    finally:
-        proc.kill()
-    assert proc.stderr.read() == b""
+    assert_quiet_on_closed_pipe("decode", str(path))
