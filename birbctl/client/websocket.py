@@ -407,5 +407,26 @@ class Websocket:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return f"could not connect: {text}"
+    """Why a connection could not be opened, in a user's words ("connection refused").
+
+    The session puts "could not connect: " in front, so this text never does; errno
+    numbers and asyncio's "Connect call failed (addr)" wording are left out."""
+    import os
+    import re
+
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {OPEN_TIMEOUT:g} s"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate not accepted: {exc.verify_message or exc.reason}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed: {exc.reason or exc.strerror}"
+    if isinstance(exc, OSError):
+        # One address tried: errno is set. Several (IPv6 and IPv4): "Multiple
+        # exceptions: [Errno 111] ..., [Errno 111] ...", one errno per address.
+        found = re.findall(r"\[Errno (-?\d+)\]", str(exc))
+        codes = sorted({exc.errno} if exc.errno else {int(n) for n in found})
+        if codes and codes[0] < 0:  # getaddrinfo's EAI_* codes
+            return f"host name lookup failed ({(exc.strerror or 'no address').lower()})"
+        if codes:
+            return ", ".join(os.strerror(code).lower() for code in codes)
+    return str(exc) or type(exc).__name__

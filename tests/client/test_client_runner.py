@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import socket
 import stat
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from birbctl.capture.sources import iter_messages
 from birbctl.client.rest import RestError, get_gateway_bot
 from birbctl.client.runner import ConnectOptions, run_connect
 from birbctl.client.token import load_token
+from birbctl.client.websocket import Websocket, _describe
 from birbctl.errors import ConfigError, GatewayClosed
+from birbctl.protocol.events import Action, Reconnecting
 from birbctl.render.lines import PlainView
 
 
@@ -75,3 +78,39 @@ async def test_fatal_close_raises_out_of_run_connect() -> None:
             async with asyncio.timeout(15):
                 await run_connect(options, PlainView(io.StringIO()))
         assert info.value.code == 4004 and info.value.exit_code == 4
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_could_not_connect_reads_once_and_in_words() -> None:
+    """The reconnect reason says "could not connect" once, then the cause in words."""
+    why: list[str] = []
+
+    def listen(ws: Websocket, action: Action) -> None:
+        if isinstance(action, Reconnecting):
+            why.append(action.why)
+            ws.close(1000, "seen enough")
+
+    ws = Websocket(TOKEN, intents=0, gateway_url=f"ws://127.0.0.1:{closed_port()}")
+    ws.add_listener(listen)
+    async with asyncio.timeout(15):
+        await ws.run()
+    assert why == ["could not connect: connection refused"]
+
+
+def test_could_not_connect_causes() -> None:
+    assert _describe(TimeoutError()) == "no answer within 20 s"
+    assert _describe(socket.gaierror(-2, "Name or service not known")) == (
+        "host name lookup failed (name or service not known)"
+    )
+    both = OSError(
+        "Multiple exceptions: [Errno 111] Connect call failed ('::1', 1, 0, 0), "
+        "[Errno 111] Connect call failed ('127.0.0.1', 1)"
+    )
+    assert _describe(both) == "connection refused"
