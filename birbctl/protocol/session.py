@@ -623,8 +623,7 @@ class GatewaySession:
         else:
             at = now
             if self._identify_gate is not None:
-                shard_id = self.shard[0] if self.shard is not None else 0
-                at = self._identify_gate.reserve(shard_id, now)
+                at = self._identify_gate.reserve(self._shard_id(), now)
             if at > now:
                 self._identify_at = at
                 self._set_status(
@@ -889,8 +888,17 @@ class GatewaySession:
 
     def _stop_timers(self) -> None:
         self._hello_deadline = None
-        self._identify_at = None
+        self._give_back_identify_slot()
         self._guild_deadline = None
+
+    def _give_back_identify_slot(self) -> None:
+        """An IDENTIFY held for its slot will not go: free the slot for the next attempt."""
+        if self._identify_at is not None and self._identify_gate is not None:
+            self._identify_gate.release(self._shard_id(), self._identify_at)
+        self._identify_at = None
+
+    def _shard_id(self) -> int:
+        return self.shard[0] if self.shard is not None else 0
 
     def _end_connection(self) -> None:
         self._stop_timers()
