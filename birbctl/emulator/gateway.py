@@ -12,6 +12,7 @@ than 120 payloads in 60 s closes with 4008; payloads over 4096 bytes with 4002.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import random
 from collections import deque
@@ -68,6 +69,25 @@ _connection_ids = itertools.count(1)
 #: hundreds of connections every message compresses in a cold cache: level 6 cost ~60 us a
 #: message there, level 1 ~15 us, for frames ~30% larger (still ~8x smaller than the JSON).
 ZLIB_LEVEL = 1
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def decode_client_json(raw: bytes) -> Any:
+    """JSON from a client. orjson refuses a number past a double (`1` and 400 zeros) that
+    JSON allows; such a payload is re-read by Python's parser, which keeps integers exact
+    (so an op or seq that large gets 4001 or 4007, not 4002). NaN/Infinity stay errors."""
+    try:
+        return decode_json(raw)
+    except DecodeError as exc:
+        if "infinity" not in str(exc):
+            raise
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise DecodeError(f"invalid JSON: {exc}") from None
 
 
 def _make_deflater(compress: str | None) -> Deflater:
@@ -273,7 +293,7 @@ class GatewayConnection:
             return
         raw = data.encode() if isinstance(data, str) else data
         if len(raw) > MAX_PAYLOAD:
-            self._close(CloseCode.DECODE_ERROR, "Error while decoding payload.")
+            self._close(CloseCode.DECODE_ERROR, "Payload too large.")
             return
         try:
             payload = self._decode(raw)
@@ -281,6 +301,11 @@ class GatewayConnection:
             self._close(CloseCode.DECODE_ERROR, "Error while decoding payload.")
             return
         op = payload.get("op") if isinstance(payload, dict) else None
+        if type(op) is float:
+            # A number, just not an opcode (2.5, or an integer past 64 bits that the JSON
+            # decoder could only give as a float): 4001, as for any other unknown number.
+            self._close(CloseCode.UNKNOWN_OPCODE, "Unknown opcode.")
+            return
         if type(op) is not int:
             self._close(CloseCode.DECODE_ERROR, "Error while decoding payload.")
             return
@@ -373,13 +398,16 @@ class GatewayConnection:
     # --- client ops ----------------------------------------------------------------------
 
     def _decode(self, raw: bytes) -> Any:
-        if raw[:1] == b"\x83":
+        """Decode in the connection's encoding, whatever the frame type or first byte:
+        JSON on an ETF connection (or ETF on a JSON one) is a payload Discord cannot
+        decode, 4002. JSON bytes in a binary frame on a JSON connection are still JSON."""
+        if self.encoding == "etf":
             from birbctl.codec.etf import decode_etf
 
             if has_atom_keys(raw):
                 raise DecodeError("atom map keys from a client")
             return decode_etf(raw)
-        return decode_json(raw)
+        return decode_client_json(raw)
 
     def _on_heartbeat(self, now: float) -> None:
         self._last_beat = now
@@ -505,7 +533,9 @@ class GatewayConnection:
         assert isinstance(token, str)
         if seq is None:
             seq = 0
-        if not isinstance(session_id, str) or type(seq) is not int:
+        # Any number decodes; one that is not a whole 0..session.seq is an invalid seq (4007)
+        # below, however large (JSON integers past 64 bits come as floats or big ints).
+        if not isinstance(session_id, str) or type(seq) not in (int, float):
             self._close(CloseCode.DECODE_ERROR, "Error while decoding payload.")
             return
         ctx.store.sweep(now)
@@ -517,7 +547,7 @@ class GatewayConnection:
             ctx.note(f"conn {self.id}: RESUME of an unknown session -> op 9 false")
             self._send_op(Opcode.INVALID_SESSION, False)
             return
-        missed = session.missed_since(seq)
+        missed = session.missed_since(seq) if type(seq) is int else None
         if missed is None:
             ctx.store.invalidate(session)
             self._close(CloseCode.INVALID_SEQ, "Invalid seq.")

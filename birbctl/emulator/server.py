@@ -39,8 +39,11 @@ from birbctl.emulator.traffic import TrafficGenerator
 from birbctl.errors import BirbError
 
 ADMIN_PREFIX = "/_birbctl/"
-#: Client messages over 4096 bytes get 4002; this only bounds what we read to find out.
-MAX_CLIENT_MESSAGE = 64 * 1024
+#: Client messages over 4096 bytes get the gateway's own 4002 ("Payload too large."); this
+#: bounds what websockets buffers to find out. A message over it is refused by websockets
+#: itself with 1009 (message too big) before the gateway sees it: one client cannot make
+#: the emulator hold an unbounded message.
+MAX_CLIENT_MESSAGE = 1024 * 1024
 _TRAFFIC_TICK = 0.05
 _SWEEP_EVERY = 1.0
 #: The longest the replay loop sleeps without looking at its sessions.
