@@ -11,11 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from birbctl.errors import LocalProtocolError
 from birbctl.protocol.intents import PRIVILEGED_INTENTS, Intents, parse_intents
 
 __all__ = [
+    "CLIENT_CLOSE_CODES_TEXT",
     "CLOSE_TO_RESUME",
     "PRIVILEGED_INTENTS",
+    "SESSION_ENDING_CLIENT_CODES",
     "SESSION_OWNED_OPS",
     "USER_OPS",
     "CloseAction",
@@ -23,11 +26,15 @@ __all__ = [
     "ClosePolicy",
     "Intents",
     "Opcode",
+    "check_client_close",
+    "client_may_send",
     "close_label",
     "close_policy",
     "describe_close",
+    "ends_session",
     "parse_intents",
     "policy_for",
+    "server_may_send",
 ]
 
 
@@ -154,6 +161,42 @@ _POLICIES: dict[int | None, ClosePolicy] = {
 
 #: The close-code policy table: code (None = no close code) -> action and description.
 CLOSE_POLICIES: Mapping[int | None, ClosePolicy] = MappingProxyType(_POLICIES)
+
+
+#: Codes that end the gateway session when the client sends them (Discord: "closing with
+#: 1000 or 1001 invalidates the session"). Any other code a client may send keeps it.
+SESSION_ENDING_CLIENT_CODES: frozenset[int] = frozenset(
+    {CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY}
+)
+#: What the client-close rule says, for help texts and error messages.
+CLIENT_CLOSE_CODES_TEXT = "1000, 1001 or 3000-4999"
+
+
+def client_may_send(code: int) -> bool:
+    """A close code a client may put in its close frame: 1000/1001 end the session,
+    3000-4999 (application codes, Discord's own 4000-range included) keep it."""
+    return code in SESSION_ENDING_CLIENT_CODES or 3000 <= code <= 4999
+
+
+def server_may_send(code: int) -> bool:
+    """A close code a server (the emulator) may send: RFC 6455's defined codes that may
+    appear on the wire (1000-1014 but 1004-1006), and 3000-4999."""
+    return (1000 <= code <= 1014 and code not in (1004, 1005, 1006)) or 3000 <= code <= 4999
+
+
+def ends_session(code: int | None) -> bool:
+    """Whether a gateway close with `code` leaves no session to resume: the client must
+    identify again (or stop). The emulator forgets the session on the same codes."""
+    return policy_for(code).action is not CloseAction.RESUME
+
+
+def check_client_close(code: int, *, resume: bool) -> None:
+    """Refuse a client close code that cannot be sent, or that cannot keep the session
+    when the caller means to resume; the message says what to use instead."""
+    if not client_may_send(code):
+        raise LocalProtocolError(f"cannot close with code {code}: use {CLIENT_CLOSE_CODES_TEXT}")
+    if resume and code in SESSION_ENDING_CLIENT_CODES:
+        raise LocalProtocolError(f"close code {code} ends the session: it cannot resume")
 
 
 def policy_for(code: int | None) -> ClosePolicy:

@@ -43,9 +43,12 @@ from birbctl.protocol.identify import IdentifyGate
 from birbctl.protocol.latency import LatencyStats, LatencyTracker
 from birbctl.protocol.opcodes import (
     CLOSE_TO_RESUME,
+    SESSION_ENDING_CLIENT_CODES,
     USER_OPS,
     CloseAction,
+    CloseCode,
     Opcode,
+    check_client_close,
     close_label,
     policy_for,
 )
@@ -527,10 +530,8 @@ class GatewaySession:
         resume=False, since they end the session). An explicit request, so it overrides
         `prevent_reconnect()` and skips the backoff.
         """
-        if code is not None and not (code in (1000, 1001) or 3000 <= code <= 4999):
-            raise LocalProtocolError(f"cannot close with code {code}: use 1000, 1001 or 3000-4999")
-        if code in (1000, 1001) and resume:
-            raise LocalProtocolError(f"close code {code} ends the session: it cannot resume")
+        if code is not None:
+            check_client_close(code, resume=resume)
         if self._closing is not None:
             if self._closing.after is _After.STOP:
                 raise LocalProtocolError("cannot reconnect: the session is closing")
@@ -547,7 +548,7 @@ class GatewaySession:
         why = "reconnect requested by the user" + ("" if resume else " (new session)")
         if self._conn is _Conn.OPEN:
             if code is None:
-                code = CLOSE_TO_RESUME if resume else 1000
+                code = CLOSE_TO_RESUME if resume else CloseCode.NORMAL_CLOSURE
             else:
                 why += f" (close code {code})"
             self._close_for(after, why, code=code, immediate=True)
@@ -560,9 +561,8 @@ class GatewaySession:
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close for good. 1000/1001 also invalidate the session; other codes keep it."""
-        if not (code in (1000, 1001) or 3000 <= code <= 4999):
-            raise LocalProtocolError(f"cannot close with code {code}: use 1000, 1001 or 3000-4999")
-        if code in (1000, 1001):
+        check_client_close(code, resume=False)
+        if code in SESSION_ENDING_CLIENT_CODES:
             self._invalidate_session()
         why = f"closed by the user ({code})"
         self.do_not_reconnect = True

@@ -186,3 +186,28 @@ def test_session_generate_url_uses_resume_url_only_for_resume() -> None:
     resume = RESUME_URL + "/?v=10&encoding=json&compress=zlib-stream"
     assert h.session.generate_url(resume=True) == resume
     assert h.session.generate_url(resume=False) == fresh
+
+
+def test_client_close_code_rules_are_one_table() -> None:
+    from birbctl.errors import LocalProtocolError
+    from birbctl.protocol.opcodes import (
+        check_client_close,
+        client_may_send,
+        ends_session,
+        server_may_send,
+    )
+
+    assert [c for c in (999, 1000, 1001, 1002, 1006, 2999, 3000, 4000, 4999, 5000)
+            if client_may_send(c)] == [1000, 1001, 3000, 4000, 4999]  # fmt: skip
+    assert server_may_send(1011) and not server_may_send(1006) and not server_may_send(5000)
+    check_client_close(4000, resume=True)
+    check_client_close(1000, resume=False)
+    with pytest.raises(LocalProtocolError, match="ends the session"):
+        check_client_close(1001, resume=True)
+    with pytest.raises(LocalProtocolError, match="1000, 1001 or 3000-4999"):
+        check_client_close(1006, resume=False)
+    # A gateway close ends the session exactly where the client may not resume after it.
+    assert {c for c in CLOSE_POLICIES if c is not None and ends_session(c)} == {
+        4004, 4006, 4007, 4009, 4010, 4011, 4012, 4013, 4014,
+    }  # fmt: skip
+    assert not ends_session(None) and not ends_session(4999)
