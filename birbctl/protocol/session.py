@@ -60,7 +60,7 @@ from birbctl.protocol.payloads import (
     resume_payload,
 )
 from birbctl.protocol.ratelimit import SendLimiter, check_payload_size
-from birbctl.protocol.status import GatewayStatus
+from birbctl.protocol.status import GatewayStatus, may_change
 from birbctl.protocol.urls import API_VERSION, COMPRESSIONS, ENCODINGS, build_gateway_url
 
 __all__ = ["DEFAULT_GATEWAY_URL", "GatewaySession", "GatewayStatus", "SessionCounters"]
@@ -912,6 +912,8 @@ class GatewaySession:
         old = self.status
         if new is old:
             return
+        if not may_change(old, new):
+            raise LocalProtocolError(f"internal error: the session cannot go from {old} to {new}")
         self.status = new
         self._emit(StatusChanged(old, new, reason))
 
