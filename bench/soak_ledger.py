@@ -1,0 +1,193 @@
+"""What a chaos soak counts per shard, read from the client's own actions.
+
+Kept apart from the fault driver (bench/soak.py) so the test suite can check the
+accounting itself on scripted action sequences.
+
+Per shard: dispatches; lost and duplicated sequence numbers, per gateway session (a
+RESUME must replay every missed dispatch exactly once; a new session after a
+re-identify starts again at 1, and what the old one had not delivered is gone by the
+rules, so it is not "lost"); reconnects, resumes, re-identifies; and recovery
+episodes. An episode starts when a fault strikes a READY shard (faults that strike
+while it is already recovering join the episode) and ends when the shard is READY
+again. Its required time is what the gateway's rules make the client wait: the
+reconnect delays it announced (backoff after consecutive failures, op 9's 1-5 s), the
+time an IDENTIFY waited for its slot (the identify limit), and the time a fault took
+to become visible (a zombie is only known after a missed ACK, a missing HELLO after
+the hello timeout). Its overhead is the rest; the soak wants it under 2 s.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from birbctl.protocol.events import (
+    DispatchReceived,
+    Reconnecting,
+    SendPayload,
+    StatusChanged,
+)
+from birbctl.protocol.status import GatewayStatus
+
+_UP = GatewayStatus.READY
+#: Statuses in which a shard is recovering (not READY, not stopped).
+_DOWN = frozenset(
+    {
+        GatewayStatus.CONNECTING,
+        GatewayStatus.IDENTIFYING,
+        GatewayStatus.WAITING_FOR_GUILDS,
+        GatewayStatus.RESUMING,
+        GatewayStatus.RECONNECTING,
+    }
+)
+
+
+@dataclass
+class Episode:
+    started: float
+    faults: list[str]
+    ended: float | None = None
+    #: Seconds the rules made the client wait within the episode.
+    required: float = 0.0
+
+    @property
+    def took(self) -> float:
+        assert self.ended is not None
+        return self.ended - self.started
+
+    @property
+    def overhead(self) -> float:
+        return self.took - self.required
+
+
+@dataclass
+class ShardLedger:
+    shard: int
+    faults: int = 0
+    fault_kinds: dict[str, int] = field(default_factory=dict)
+    dispatches: int = 0
+    duplicated: int = 0
+    reconnects: int = 0
+    resumes: int = 0
+    identifies: int = 0
+    identify_times: list[float] = field(default_factory=list)
+    episodes: list[Episode] = field(default_factory=list)
+    #: Per gateway session id: the sequence numbers seen.
+    seen: dict[str, set[int]] = field(default_factory=dict)
+    _session: str | None = None
+    _status: GatewayStatus = GatewayStatus.IDLE
+    _waiting_slot_since: float | None = None
+    _detect_from: float | None = None
+    _open: Episode | None = None
+
+    # --- fed by the soak ----------------------------------------------------------------
+
+    def fault(self, kind: str, at: float, *, hidden: bool = False) -> None:
+        """A fault struck this shard at `at`. `hidden`: the client cannot see it at
+        once (zombie, stall); the time until it acts on it counts as required."""
+        self.faults += 1
+        self.fault_kinds[kind] = self.fault_kinds.get(kind, 0) + 1
+        if self._open is None:
+            self._open = Episode(at, [kind])
+            if hidden:
+                self._detect_from = at
+        else:
+            self._open.faults.append(kind)
+
+    def action(self, action: Any, at: float) -> None:
+        """One action of the shard's session, as its listener saw it."""
+        if isinstance(action, DispatchReceived):
+            self._dispatch(action)
+        elif isinstance(action, StatusChanged):
+            self._status_changed(action, at)
+        elif isinstance(action, Reconnecting):
+            self.reconnects += 1
+            if self._open is not None:
+                self._open.required += action.delay
+        elif isinstance(action, SendPayload) and action.payload.get("op") == 2:
+            self.identifies += 1
+            self.identify_times.append(at)
+            if self._waiting_slot_since is not None and self._open is not None:
+                self._open.required += at - self._waiting_slot_since
+            self._waiting_slot_since = None
+
+    def _dispatch(self, action: DispatchReceived) -> None:
+        if action.t == "READY" and isinstance(action.d, dict):
+            self._session = str(action.d.get("session_id"))
+        elif action.t == "RESUMED":
+            self.resumes += 1
+        if action.s is None or self._session is None:
+            return
+        self.dispatches += 1
+        seen = self.seen.setdefault(self._session, set())
+        if action.s in seen:
+            self.duplicated += 1
+        seen.add(action.s)
+
+    def _status_changed(self, action: StatusChanged, at: float) -> None:
+        self._status = action.new
+        if action.new is GatewayStatus.IDENTIFYING and "identify slot" in action.reason:
+            self._waiting_slot_since = at
+        if action.new in _DOWN and self._detect_from is not None and self._open is not None:
+            # The client noticed the hidden fault: the wait until now was the rules'.
+            self._open.required += at - self._detect_from
+            self._detect_from = None
+        if action.new is _UP and self._open is not None:
+            self._open.ended = at
+            self.episodes.append(self._open)
+            self._open = None
+            self._detect_from = None
+        if action.new in _DOWN and self._open is None and action.old is _UP:
+            # Down without a fault of ours (a server-side timeout): an episode all the same.
+            self._open = Episode(at, ["unprovoked"])
+
+    # --- results --------------------------------------------------------------------
+
+    @property
+    def lost(self) -> int:
+        """Sequence numbers missing below the highest one seen, per gateway session."""
+        return sum(max(seen) - len(seen) for seen in self.seen.values() if seen)
+
+    @property
+    def reidentifies(self) -> int:
+        return max(0, self.identifies - 1)
+
+    @property
+    def ready(self) -> bool:
+        return self._status is _UP and self._open is None
+
+    def summary(self) -> dict[str, Any]:
+        overheads = [e.overhead for e in self.episodes]
+        took = [e.took for e in self.episodes]
+        return {
+            "shard": self.shard,
+            "faults": self.faults,
+            "episodes": len(self.episodes),
+            "reconnects": self.reconnects,
+            "resumes": self.resumes,
+            "reidentifies": self.reidentifies,
+            "dispatches": self.dispatches,
+            "lost": self.lost,
+            "duplicated": self.duplicated,
+            "recovery_p50_s": statistics.median(took) if took else 0.0,
+            "recovery_max_s": max(took, default=0.0),
+            "overhead_p50_s": statistics.median(overheads) if overheads else 0.0,
+            "overhead_max_s": max(overheads, default=0.0),
+        }
+
+
+def identify_spacing_violations(
+    ledgers: list[ShardLedger], max_concurrency: int, window: float = 5.0
+) -> list[tuple[int, float, float]]:
+    """IDENTIFYs of one bucket (shard % max_concurrency) sent less than `window` apart."""
+    by_bucket: dict[int, list[float]] = {}
+    for ledger in ledgers:
+        by_bucket.setdefault(ledger.shard % max_concurrency, []).extend(ledger.identify_times)
+    found = []
+    for bucket, times in by_bucket.items():
+        times.sort()
+        for earlier, later in zip(times, times[1:], strict=False):
+            if later - earlier < window - 1e-3:
+                found.append((bucket, earlier, later))
+    return found
