@@ -130,11 +130,18 @@ def serve(
             sys.stderr.write(f"{time.strftime('%H:%M:%S')} {text}\n")
             sys.stderr.flush()
 
+    terminated = False
+
+    def on_sigterm(stop: asyncio.Event) -> None:
+        nonlocal terminated
+        terminated = True
+        stop.set()
+
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm, stop)
         try:
             server = EmulatorServer(config, on_event=note, recording=recording)
             await server.start()
@@ -160,6 +167,9 @@ def serve(
             note("stopped")
 
     asyncio.run(run())
+    if terminated:
+        # 128 + 15, as a shell reports a process SIGTERM ended; Ctrl-C stays a clean 0.
+        raise typer.Exit(128 + signal.SIGTERM)
 
 
 def register(app: typer.Typer) -> None:

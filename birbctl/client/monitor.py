@@ -23,6 +23,7 @@ from birbctl.protocol.events import (
     SessionInvalidated,
     StatusChanged,
 )
+from birbctl.protocol.status import GatewayStatus
 
 #: Ping samples kept for the history sparkline.
 PING_HISTORY = 120
@@ -62,6 +63,12 @@ class ShardMonitor:
         self._recent: deque[float] = deque()
         self._guilds_in_ready = 0
         self._on_log = on_log
+        #: Whether this shard has been READY at least once: a run that never was is a
+        #: failure, whatever happened after.
+        self.reached_ready = False
+        #: The latest reason the shard had to reconnect or lost its session, for the
+        #: error that says why it never reached READY.
+        self.last_trouble: str | None = None
         ws.add_listener(self._listen)
 
     def _listen(self, ws: Any, action: Action) -> None:
@@ -82,15 +89,20 @@ class ShardMonitor:
             if action.rtt_ms is not None:
                 self.pings.append(action.rtt_ms)
         elif isinstance(action, StatusChanged):
+            if action.new is GatewayStatus.READY:
+                self.reached_ready = True
             self._log(f"{action.old.value} -> {action.new.value}: {action.reason}", "info")
         elif isinstance(action, Reconnecting):
             mode = "resume" if action.resume else "identify"
             self._log(f"reconnecting in {action.delay:.1f} s to {mode}: {action.why}", "warn")
+            self.last_trouble = action.why
         elif isinstance(action, SessionInvalidated):
+            self.last_trouble = f"session invalidated (resumable: {action.resumable})"
             self._log(f"session invalidated (resumable: {action.resumable})", "warn")
         elif isinstance(action, FatalClose):
             self._log(f"fatal close {action.code}: {action.description}", "error")
         elif isinstance(action, ProtocolViolation):
+            self.last_trouble = action.message
             self._log(action.message, "error")
 
     def _log(self, text: str, level: str) -> None:

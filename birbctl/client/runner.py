@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -14,10 +15,17 @@ from birbctl.client.control import ControlServer, manager_handler
 from birbctl.client.rest import DEFAULT_API_URL, get_gateway_bot
 from birbctl.client.shards import ShardManager
 from birbctl.client.token import load_token
-from birbctl.errors import EXIT_INTERRUPTED, EXIT_OK, ConfigError
+from birbctl.errors import EXIT_OK, BirbError, ConfigError
 
 #: Seconds the shards get to close cleanly after Ctrl-C or --duration.
 SHUTDOWN_GRACE = 5.0
+#: Signals that stop a run cleanly (shards closed, capture finished); the exit code is
+#: then 128 + the signal's number, as a shell reports a process the signal killed.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class NeverReady(BirbError):
+    """A shard never reached READY in the time it had: the run did not do its job."""
 
 
 class View(Protocol):
@@ -76,8 +84,10 @@ async def plan_shards(options: ConnectOptions, token: str) -> tuple[str, list[in
 
 
 async def run_connect(options: ConnectOptions, view: View) -> int:
-    """Run until the shards end, --duration passes or Ctrl-C; returns the exit code.
-    A fatal close raises GatewayClosed (exit 4)."""
+    """Run until the shards end, --duration passes, the view stops or a signal comes;
+    returns the exit code: 0, or 128 + the signal's number (130 SIGINT, 143 SIGTERM).
+    A fatal close raises GatewayClosed (exit 4); shards that never reached READY by
+    the end of --duration (or by their own end) raise NeverReady (exit 1)."""
     token = options.token or load_token(options.token_file)
     url, ids, count, max_concurrency = await plan_shards(options, token)
     manager = ShardManager(
@@ -94,26 +104,37 @@ async def run_connect(options: ConnectOptions, view: View) -> int:
     view.attach(manager)
     recorder = _recorder(options, manager, url)
     stop = asyncio.Event()
-    interrupted = False
+    signalled: int | None = None
+    started = time.monotonic()
 
-    def interrupt() -> None:
-        nonlocal interrupted
-        interrupted = True
+    def on_signal(signum: int) -> None:
+        nonlocal signalled
+        if signalled is None:
+            signalled = signum
         stop.set()
 
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGINT, interrupt)
-        loop.add_signal_handler(signal.SIGTERM, interrupt)
+        for signum in STOP_SIGNALS:
+            loop.add_signal_handler(signum, on_signal, signum)
     try:
         async with ControlServer(manager_handler(manager), command=options.command):
             run = asyncio.create_task(manager.run(), name="birbctl-shards")
             shown = asyncio.create_task(view.run(manager, stop), name="birbctl-view")
             waiters = [run, asyncio.create_task(stop.wait())]
+            timer: asyncio.Task[None] | None = None
             if options.duration is not None:
-                waiters.append(asyncio.create_task(asyncio.sleep(options.duration)))
+                timer = asyncio.create_task(asyncio.sleep(options.duration))
+                waiters.append(timer)
             try:
                 await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                ran_for = time.monotonic() - started
+                # Only a run that was meant to go on (until --duration, or until its
+                # shards ended) owes a READY; a signal or the view (tail --count, q)
+                # stopping it early does not.
+                owed_ready = signalled is None and (
+                    run.done() or (timer is not None and timer.done() and not stop.is_set())
+                )
                 if not run.done():
                     manager.close(1000, "birbctl is stopping")
                     with contextlib.suppress(TimeoutError):
@@ -126,6 +147,8 @@ async def run_connect(options: ConnectOptions, view: View) -> int:
                 view.finish(manager)
                 if run.done():
                     run.result()  # a fatal close raises here
+                if owed_ready:
+                    _check_ready(manager, url, ran_for)
             finally:
                 for task in (run, shown, *waiters):
                     task.cancel()
@@ -134,11 +157,28 @@ async def run_connect(options: ConnectOptions, view: View) -> int:
                         await task
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.remove_signal_handler(signal.SIGINT)
-            loop.remove_signal_handler(signal.SIGTERM)
+            for signum in STOP_SIGNALS:
+                loop.remove_signal_handler(signum)
         if recorder is not None:
             recorder.close()
-    return EXIT_INTERRUPTED if interrupted else EXIT_OK
+    return EXIT_OK if signalled is None else 128 + signalled
+
+
+def _check_ready(manager: ShardManager, url: str, waited: float) -> None:
+    """Raise NeverReady naming every shard that was never READY, and its last trouble."""
+    missing = [m for m in manager.monitors.values() if not m.reached_ready]
+    if not missing:
+        return
+    prefix = "could not connect: "
+    parts = []
+    for monitor in missing:
+        why = monitor.last_trouble or f"still {monitor.ws.status.value} at {url}"
+        if why.startswith(prefix):
+            why = f"could not connect to {url}: {why.removeprefix(prefix)}"
+        parts.append(
+            f"shard {monitor.shard_id} never reached READY in {round(waited, 1):g} s: last: {why}"
+        )
+    raise NeverReady("; ".join(parts))
 
 
 def _recorder(options: ConnectOptions, manager: ShardManager, url: str) -> Any:

@@ -17,6 +17,7 @@ from birbctl.client.websocket import Websocket
 from birbctl.codec.message import Encoding
 from birbctl.errors import ConfigError, GatewayClosed
 from birbctl.protocol.identify import IdentifyGate
+from birbctl.protocol.status import GatewayStatus
 
 
 class ShardManager:
@@ -73,7 +74,7 @@ class ShardManager:
                     if isinstance(exc, GatewayClosed) and fatal is None:
                         fatal = exc
                         for ws in self.shards.values():
-                            if not ws.is_closed():
+                            if ws.status is not GatewayStatus.DISCONNECTED:
                                 ws.close(1000, "another shard closed fatally")
                     elif not isinstance(exc, GatewayClosed):
                         raise exc
@@ -99,7 +100,8 @@ class ShardManager:
         for ws in self.select(shard):
             if code not in (1000, 1001):
                 ws.reconnect(True, code=code)
-            elif not ws.is_closed():
+            elif ws.status is not GatewayStatus.DISCONNECTED:
+                # Also a shard between connections (backoff): it must not reconnect.
                 ws.close(code, reason)
 
     def reconnect(self, resume: bool = True, shard: int | None = None) -> None:
