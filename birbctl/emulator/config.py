@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from birbctl.emulator.chaos import ChaosConfig
 from birbctl.emulator.faults import FaultStep
 
 #: Discord's own value; clients must follow whatever HELLO says.
@@ -41,8 +42,11 @@ class EmulatorConfig:
     #: Seconds without a heartbeat, as a multiple of the interval, before the gateway
     #: gives up on a client and closes with 4000.
     heartbeat_grace: float = 1.5
-    #: Fault steps every new session runs through (from --fault and --scenario).
+    #: Fault steps (from --fault and --scenario): `at`/`after_events` ones every new
+    #: session runs through, `on` ones at the handshake points of every connection.
     steps: tuple[FaultStep, ...] = field(default_factory=tuple)
+    #: Random faults across all connections (--chaos), or None.
+    chaos: ChaosConfig | None = None
     seed: int | None = None
     #: A recorded session to replay to every session instead of synthetic traffic.
     replay: str | None = None

@@ -46,14 +46,53 @@ class Fault:
         return self.action + extra
 
 
+#: Handshake points a step can fire at (`on = ...`), in the order a connection meets them.
+TRIGGERS = ("connect", "hello", "identify", "resume")
+_TRIGGER_KEYS = ("at", "after_events", "on")
+_HANDSHAKE_KEYS = ("delay", "times", "probability")
+_ONE_TRIGGER = "give exactly one of at = SECONDS, after_events = N or on = " + "|".join(TRIGGERS)
+
+
 @dataclass(frozen=True, slots=True)
 class FaultStep:
-    """Fire `fault` once per session: `at` seconds after its READY, or once it has
-    received `after_events` synthetic events."""
+    """When to fire `fault`. Exactly one trigger:
+
+    - `at` seconds after a session's READY, or once it has received `after_events`
+      synthetic events: once per session (a resumed session keeps its place);
+    - `on` a handshake point of any connection: "connect" (before HELLO is sent), "hello"
+      (after HELLO, `delay` seconds later, if no IDENTIFY/RESUME came meanwhile),
+      "identify" or "resume" (when one arrives, before READY or the replay). There is no
+      session yet, so these count server-wide: each time the point is reached the step
+      fires with `probability` (the emulator's seeded RNG), at most `times` times in all
+      (None = no limit).
+    """
 
     fault: Fault
     at: float | None = None
     after_events: int | None = None
+    on: str | None = None
+    delay: float = 0.0
+    times: int | None = 1
+    probability: float = 1.0
+
+    @property
+    def trigger(self) -> str:
+        """ "at", "after_events" or the handshake point: for records and logs."""
+        if self.on is not None:
+            return self.on
+        return "at" if self.at is not None else "after_events"
+
+    def describe(self) -> str:
+        if self.on is None:
+            when = f"at={self.at:g}" if self.at is not None else f"after_events={self.after_events}"
+            return f"{when} {self.fault.describe()}"
+        words = [f"on={self.on}"]
+        if self.delay:
+            words.append(f"delay={self.delay:g}")
+        words.append(f"times={'inf' if self.times is None else self.times}")
+        if self.probability != 1.0:
+            words.append(f"probability={self.probability:g}")
+        return " ".join(words) + " " + self.fault.describe()
 
 
 def _as_bool(name: str, value: Any) -> bool:
@@ -71,9 +110,50 @@ def _as_number(name: str, value: Any, kind: type[int] | type[float]) -> Any:
         number = kind(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    if number != number:
+        raise ConfigError(f"{name} must be a number, got {value!r}")
     if number < 0:
         raise ConfigError(f"{name} must not be negative, got {value!r}")
     return number
+
+
+def _as_times(where: str, value: Any) -> int | None:
+    """A whole number of at least 1, or inf (TOML's `inf`, or the word) for no limit."""
+    bad = ConfigError(f"{where}: times must be a whole number of at least 1, or inf; got {value!r}")
+    number: int
+    if isinstance(value, bool):
+        raise bad
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in ("inf", "infinity"):
+            return None
+        try:
+            number = int(word)
+        except ValueError:
+            raise bad from None
+    elif isinstance(value, float):
+        if value == float("inf"):
+            return None
+        if not value.is_integer():
+            raise bad
+        number = int(value)
+    elif isinstance(value, int):
+        number = value
+    else:
+        raise bad
+    if number < 1:
+        raise bad
+    return number
+
+
+def _as_probability(where: str, value: Any) -> float:
+    try:
+        number = _as_number("probability", value, float)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if not 0.0 <= number <= 1.0:
+        raise ConfigError(f"{where}: probability must be between 0 and 1, got {value!r}")
+    return float(number)
 
 
 def parse_fault(spec: Mapping[str, Any], *, where: str = "fault") -> Fault:
@@ -109,19 +189,45 @@ def parse_fault(spec: Mapping[str, Any], *, where: str = "fault") -> Fault:
 
 
 def parse_step(spec: Mapping[str, Any], *, where: str = "step") -> FaultStep:
-    """A FaultStep: exactly one of `at` (seconds) or `after_events`, plus a fault."""
-    rest = {k: v for k, v in spec.items() if k not in ("at", "after_events")}
-    has_at, has_after = "at" in spec, "after_events" in spec
-    if has_at == has_after:
-        raise ConfigError(f"{where}: give exactly one of at = SECONDS or after_events = N")
+    """A FaultStep: exactly one trigger (`at`, `after_events` or `on`), plus a fault.
+    `delay` (on = "hello" only), `times` and `probability` go with `on`."""
+    given = [k for k in _TRIGGER_KEYS if k in spec]
+    if len(given) != 1:
+        got = f" (got {' and '.join(given)})" if given else ""
+        raise ConfigError(f"{where}: {_ONE_TRIGGER}{got}")
+    rest = {k: v for k, v in spec.items() if k not in (*_TRIGGER_KEYS, *_HANDSHAKE_KEYS)}
+    extra = [k for k in _HANDSHAKE_KEYS if k in spec]
+    if "on" not in spec and extra:
+        raise ConfigError(
+            f"{where}: {' and '.join(extra)} only go with on = {'|'.join(TRIGGERS)}; "
+            "an at/after_events step fires once per session"
+        )
+    if "on" in spec:
+        on = spec["on"]
+        if on not in TRIGGERS:
+            raise ConfigError(f"{where}: on must be one of {', '.join(TRIGGERS)}; got {on!r}")
+        if "delay" in spec and on != "hello":
+            raise ConfigError(
+                f"{where}: delay goes with on = hello only (the wait for IDENTIFY/RESUME); "
+                f"on = {on} fires at once"
+            )
     fault = parse_fault(rest, where=where)
-    if has_at:
+    if "at" in spec:
         return FaultStep(fault, at=_as_number("at", spec["at"], float))
-    return FaultStep(fault, after_events=_as_number("after_events", spec["after_events"], int))
+    if "after_events" in spec:
+        return FaultStep(fault, after_events=_as_number("after_events", spec["after_events"], int))
+    return FaultStep(
+        fault,
+        on=str(spec["on"]),
+        delay=float(_as_number("delay", spec.get("delay", 0.0), float)),
+        times=_as_times(where, spec["times"]) if "times" in spec else 1,
+        probability=_as_probability(where, spec.get("probability", 1.0)),
+    )
 
 
 def parse_fault_flag(text: str) -> FaultStep:
-    """`--fault "at=5 action=close code=4000"`: the TOML step's keys as key=value words."""
+    """`--fault "at=5 action=close code=4000"`, `--fault "on=identify action=drop times=3"`:
+    the TOML step's keys as key=value words."""
     spec: dict[str, Any] = {}
     for word in text.split():
         key, sep, value = word.partition("=")

@@ -23,6 +23,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from birbctl.codec.json import decode_json
 from birbctl.emulator.auth import TokenPolicy, strip_bot_prefix
+from birbctl.emulator.chaos import (
+    RECORDS_KEPT,
+    Chaos,
+    HandshakeSteps,
+    IdentifyTracker,
+    InjectedFault,
+)
 from birbctl.emulator.client_etf import has_atom_keys
 from birbctl.emulator.config import EmulatorConfig
 from birbctl.emulator.faults import Fault
@@ -181,6 +188,20 @@ class GatewayContext:
         self.resume_url = resume_url
         self.rng = rng or random.Random(config.seed)
         self.on_event = on_event
+        #: `at`/`after_events` steps, run per session.
+        self.session_steps = tuple(s for s in config.steps if s.on is None)
+        #: `on` steps, counted server-wide; their `probability` draws from their own
+        #: seeded RNG, so corrupt frames or traffic do not shift them.
+        self.handshake = HandshakeSteps(
+            tuple(s for s in config.steps if s.on is not None),
+            random.Random(None if config.seed is None else f"faults/{config.seed}"),
+        )
+        self.chaos = None if config.chaos is None else Chaos(config.chaos)
+        #: Every fault injected (steps, chaos, admin), the newest RECORDS_KEPT.
+        self.injected: deque[InjectedFault] = deque(maxlen=RECORDS_KEPT)
+        self.injected_count = 0
+        #: IDENTIFY arrivals per bucket, against the answer GET /gateway/bot gives.
+        self.identifies = IdentifyTracker(self.store.max_concurrency)
         #: Live connections, for the admin endpoint.
         self.connections: dict[int, GatewayConnection] = {}
         #: With --replay, what feeds every session instead of synthetic traffic.
@@ -200,13 +221,53 @@ class GatewayContext:
         if self.on_event is not None:
             self.on_event(text)
 
+    def record_fault(self, record: InjectedFault) -> None:
+        self.injected.append(record)
+        self.injected_count += 1
+
+    def run_chaos(self, now: float) -> float | None:
+        """Hand out the chaos draws due by `now`; returns when the next one is due (None
+        without chaos). "live" strikes a random READY session now; "hello" a connection
+        waiting between HELLO and IDENTIFY/RESUME if there is one; the other points (and
+        "hello" with nobody waiting) wait for the next connection that reaches them."""
+        chaos = self.chaos
+        if chaos is None:
+            return None
+        for trigger, fault in chaos.due(now):
+            if trigger in ("live", "hello"):
+                candidates = [
+                    c
+                    for c in self.connections.values()
+                    if (c.live if trigger == "live" else c.waiting_for_identify)
+                ]
+                if candidates:
+                    conn = chaos.rng.choice(candidates)
+                    conn.inject(fault, now, trigger=trigger, source="chaos")
+                    if conn.wake is not None:
+                        conn.wake()
+                    continue
+                if trigger == "live":
+                    chaos.skipped += 1
+                    continue
+            chaos.arm(trigger, fault)
+        return chaos.next_at
+
 
 class GatewayConnection:
     """The gateway's side of one websocket connection."""
 
-    def __init__(self, ctx: GatewayContext, params: ConnectParams, now: float) -> None:
+    def __init__(
+        self,
+        ctx: GatewayContext,
+        params: ConnectParams,
+        now: float,
+        *,
+        peer_port: int | None = None,
+    ) -> None:
         self.ctx = ctx
         self.id = next(_connection_ids)
+        #: The client's port, so records of faults before IDENTIFY say which client it was.
+        self.peer_port = peer_port
         self.version = params.version or DEFAULT_VERSION
         self.encoding: Encoding = "etf" if params.encoding == "etf" else "json"
         self.compress = params.compress
@@ -227,6 +288,11 @@ class GatewayConnection:
         self._last_beat = now
         self._received: deque[float] = deque()
         self._steps_due = False
+        #: When HELLO was queued; the first IDENTIFY or RESUME ends the "hello" window.
+        self._hello_at: float | None = None
+        self._identify_seen = False
+        #: Delayed `on = hello` steps already decided for this connection (by id).
+        self._hello_checked: set[int] = set()
         #: Called when dispatches are queued from outside `receive`/`tick` (traffic).
         self.wake: Callable[[], None] | None = None
         ctx.connections[self.id] = self
@@ -236,10 +302,15 @@ class GatewayConnection:
         elif params.version is None or params.version not in SUPPORTED_VERSIONS:
             self._close(CloseCode.INVALID_API_VERSION, "Invalid API version")
         else:
+            self._handshake_faults("connect", now, None)
+            if self.closed:
+                return  # dropped or closed before HELLO
             self._send_op(
                 Opcode.HELLO, {"heartbeat_interval": ctx.config.heartbeat_interval_ms,
                                "_trace": [_TRACE]}
             )  # fmt: skip
+            self._hello_at = now
+            self._handshake_faults("hello", now, None)
 
     # --- the sans-I/O surface ------------------------------------------------------------
 
@@ -259,6 +330,11 @@ class GatewayConnection:
             deadlines.append(self._acks_due[0])
         if self._stalled:
             deadlines.append(self.stall_until)
+        hello_at = self._hello_at
+        if hello_at is not None and not self._identify_seen:
+            for armed in self.ctx.handshake.delayed_hello():
+                if armed.id not in self._hello_checked:
+                    deadlines.append(hello_at + armed.step.delay)
         session = self.session
         if session is not None:
             for index, step in enumerate(session.steps):
@@ -274,6 +350,8 @@ class GatewayConnection:
         while self._acks_due and self._acks_due[0] <= now:
             self._acks_due.popleft()
             self._send_op(Opcode.HEARTBEAT_ACK, None)
+        if self._hello_at is not None and not self._identify_seen:
+            self._run_delayed_hello(now)
         self._run_steps(now)
         if self.closed:
             return
@@ -313,9 +391,14 @@ class GatewayConnection:
         if op == Opcode.HEARTBEAT:
             self._on_heartbeat(now)
         elif op == Opcode.IDENTIFY:
-            self._on_identify(d, now)
+            self._identify_seen = True
+            shard = self._record_identify(d, now)
+            if not self._handshake_faults("identify", now, shard):
+                self._on_identify(d, now)
         elif op == Opcode.RESUME:
-            self._on_resume(d, now)
+            self._identify_seen = True
+            if not self._handshake_faults("resume", now, self._resumed_shard(d)):
+                self._on_resume(d, now)
         elif op in _CLIENT_OPS_AFTER_IDENTIFY:
             if self.session is None:
                 self._close(CloseCode.NOT_AUTHENTICATED, "Not authenticated.")
@@ -350,12 +433,37 @@ class GatewayConnection:
             self.ctx.note(f"session {session.id[:8]} ended by the client ({client_code})")
         session.detach(self, now)
 
-    def inject(self, fault: Fault, now: float) -> None:
-        """Misbehave on purpose."""
+    def inject(
+        self,
+        fault: Fault,
+        now: float,
+        *,
+        trigger: str = "admin",
+        source: str = "admin",
+        shard: tuple[int, int] | None = None,
+    ) -> None:
+        """Misbehave on purpose; recorded in `ctx.injected` and logged."""
         if self.closed:
             return
-        who = f"conn {self.id}" + (f" session {self.session.id[:8]}" if self.session else "")
-        self.ctx.note(f"fault {fault.describe()} -> {who}")
+        session = self.session
+        if shard is None and session is not None:
+            shard = session.shard
+        who = f"conn {self.id}" + (f" session {session.id[:8]}" if session else "")
+        if shard is not None:
+            who += f" shard [{shard[0]}, {shard[1]}]"
+        self.ctx.note(f"fault {fault.describe()} -> {who} ({source}, {trigger})")
+        self.ctx.record_fault(
+            InjectedFault(
+                now,
+                self.id,
+                None if session is None else session.id,
+                shard,
+                trigger,
+                source,
+                fault,
+                self.peer_port,
+            )
+        )
         action = fault.action
         if action == "reconnect":
             self._send_op(Opcode.RECONNECT, None)
@@ -383,6 +491,17 @@ class GatewayConnection:
         elif action == "stall":
             self.stall_until = now + fault.seconds
             self._stalled = fault.seconds > 0
+
+    @property
+    def waiting_for_identify(self) -> bool:
+        """HELLO was sent and no IDENTIFY/RESUME has come yet (the "hello" window)."""
+        return self._hello_at is not None and not self._identify_seen and not self.closed
+
+    @property
+    def live(self) -> bool:
+        """A session is attached (READY or RESUMED was queued)."""
+        session = self.session
+        return not self.closed and session is not None and session.connection is self
 
     def describe(self) -> dict[str, Any]:
         session = self.session
@@ -468,7 +587,7 @@ class GatewayConnection:
             shard=(shard_id, num_shards),
             intents=intents,
             now=now,
-            steps=config.steps,
+            steps=ctx.session_steps,
             buffer_size=config.replay_buffer,
             large_threshold=large_threshold,
         )
@@ -589,6 +708,70 @@ class GatewayConnection:
                 chunk["nonce"] = d["nonce"]
             session.dispatch(PreparedDispatch("GUILD_MEMBERS_CHUNK", chunk))
 
+    # --- handshake faults ------------------------------------------------------------------
+
+    def _handshake_faults(self, trigger: str, now: float, shard: tuple[int, int] | None) -> bool:
+        """Fire the `on = trigger` steps that roll to fire, then a chaos fault waiting for
+        this point. True if the client's payload is answered: the connection is closed
+        or dropped, or got op 9 (then the IDENTIFY/RESUME is not processed)."""
+        ctx = self.ctx
+        answered = False
+        handshake = ctx.handshake
+        for armed in handshake.armed:
+            step = armed.step
+            if step.on != trigger or step.delay or not armed.roll(handshake.rng):
+                continue
+            self.inject(step.fault, now, trigger=trigger, source="step", shard=shard)
+            answered = answered or step.fault.action == "invalid_session"
+            if self.closed:
+                return True
+        chaos = ctx.chaos
+        if chaos is not None and (fault := chaos.take(trigger)) is not None:
+            self.inject(fault, now, trigger=trigger, source="chaos", shard=shard)
+            answered = answered or fault.action == "invalid_session"
+        return answered or self.closed
+
+    def _run_delayed_hello(self, now: float) -> None:
+        """`on = hello` steps with a `delay`, once it has passed with no IDENTIFY/RESUME."""
+        hello_at = self._hello_at
+        assert hello_at is not None
+        handshake = self.ctx.handshake
+        for armed in handshake.delayed_hello():
+            if armed.id in self._hello_checked or now < hello_at + armed.step.delay:
+                continue
+            self._hello_checked.add(armed.id)
+            if armed.roll(handshake.rng):
+                self.inject(armed.step.fault, now, trigger="hello", source="step")
+                if self.closed:
+                    return
+
+    def _record_identify(self, d: Any, now: float) -> tuple[int, int] | None:
+        """Note the IDENTIFY's arrival in its bucket (when its `shard` is valid; absent
+        means [0, 1]) and log one that came under 5 s after the previous of its bucket."""
+        shard = d.get("shard", [0, 1]) if isinstance(d, dict) else None
+        if (
+            not isinstance(shard, list | tuple)
+            or len(shard) != 2
+            or not all(type(x) is int for x in shard)
+            or not 0 <= shard[0] < shard[1]
+        ):
+            return None
+        pair = (int(shard[0]), int(shard[1]))
+        record = self.ctx.identifies.record(self.id, pair, now)
+        if record.too_soon:
+            assert record.since_previous is not None
+            self.ctx.note(
+                f"conn {self.id}: IDENTIFY of shard [{pair[0]}, {pair[1]}] came "
+                f"{record.since_previous:.2f} s after the previous one of bucket {record.bucket} "
+                "(identify rate limit: one per 5 s per bucket)"
+            )
+        return pair
+
+    def _resumed_shard(self, d: Any) -> tuple[int, int] | None:
+        session_id = d.get("session_id") if isinstance(d, dict) else None
+        session = self.ctx.store.get(session_id) if isinstance(session_id, str) else None
+        return None if session is None else session.shard
+
     # --- output --------------------------------------------------------------------------
 
     def _run_steps(self, now: float) -> None:
@@ -603,7 +786,7 @@ class GatewayConnection:
             )
             if due:
                 session.fired.add(index)
-                self.inject(step.fault, now)
+                self.inject(step.fault, now, trigger=step.trigger, source="step")
                 if self.closed or self.session is not session:
                     return
         self._steps_due = False

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import http
 import ipaddress
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -22,8 +24,9 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from birbctl.emulator.chaos import ChaosConfig, IdentifyRecord, InjectedFault
 from birbctl.emulator.config import EmulatorConfig
-from birbctl.emulator.faults import parse_fault
+from birbctl.emulator.faults import Fault, parse_fault, parse_step
 from birbctl.emulator.gateway import (
     BadQuery,
     CloseConnection,
@@ -83,9 +86,13 @@ class EmulatorServer:
         *,
         on_event: Callable[[str], None] | None = None,
         recording: Recording | None = None,
+        chaos: ChaosConfig | None = None,
     ) -> None:
         """`recording` is `config.replay` already loaded; otherwise it is loaded here,
-        so a bad capture fails before the server starts (ConfigError, DecodeError)."""
+        so a bad capture fails before the server starts (ConfigError, DecodeError).
+        `chaos`, when given, replaces `config.chaos`."""
+        if chaos is not None:
+            config = dataclasses.replace(config, chaos=chaos)
         self.config = config
         if recording is None and config.replay is not None:
             recording = load_recording(config.replay)
@@ -125,6 +132,8 @@ class EmulatorServer:
             asyncio.create_task(feed, name="birbctl-traffic"),
             asyncio.create_task(self._sweep_loop(), name="birbctl-sweep"),
         ]
+        if self.ctx.chaos is not None:
+            self._tasks.append(asyncio.create_task(self._chaos_loop(), name="birbctl-chaos"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -148,6 +157,35 @@ class EmulatorServer:
     async def serve_forever(self) -> None:
         assert self._server is not None
         await self._server.serve_forever()
+
+    def clock(self) -> float:
+        """The clock every record's `time` is on (the event loop's, in seconds)."""
+        return self._clock()
+
+    @property
+    def injected_faults(self) -> deque[InjectedFault]:
+        """Every fault injected so far (steps, chaos, admin), oldest first: a live view,
+        not a copy (the newest 100,000; `injected_count` counts them all)."""
+        return self.ctx.injected
+
+    @property
+    def injected_count(self) -> int:
+        return self.ctx.injected_count
+
+    @property
+    def identify_violations(self) -> deque[IdentifyRecord]:
+        """IDENTIFYs that came under 5 s after the previous one of their bucket
+        (`shard_id % max_concurrency`): recorded and logged, not closed. A live view."""
+        return self.ctx.identifies.violations
+
+    @property
+    def identify_violation_count(self) -> int:
+        return self.ctx.identifies.violation_count
+
+    @property
+    def identifies(self) -> deque[IdentifyRecord]:
+        """Every IDENTIFY's arrival, with its bucket and the gap to the previous one."""
+        return self.ctx.identifies.arrivals
 
     @property
     def gateway_url(self) -> str:
@@ -198,6 +236,25 @@ class EmulatorServer:
         query = dict(parse_qsl(parts.query))
         target_session = query.pop("session", None)
         target_conn = query.pop("connection", None)
+        if "on" in query:
+            # A handshake step, added for the rest of the run: it strikes connections
+            # that reach the point from now on, not the ones that are live.
+            if target_session is not None or target_conn is not None:
+                message = "fault: session and connection do not go with on=; it strikes the "
+                message += "next connections to reach that point"
+                return _json_response(400, {"message": message, "code": 0})
+            try:
+                step = parse_step(query, where="fault")
+            except BirbError as exc:
+                return _json_response(400, {"message": str(exc), "code": 0})
+            armed = self.ctx.handshake.add(step)
+            self.ctx.note(f"admin: armed step {armed.id}: {step.describe()}")
+            body = {"fault": step.fault.describe(), "armed": armed.describe(), "applied": []}
+            return _json_response(200, body)
+        if "at" in query or "after_events" in query:
+            message = "fault: at and after_events are session timelines (--fault, --scenario); "
+            message += "here a fault strikes now, or on=connect|hello|identify|resume"
+            return _json_response(400, {"message": message, "code": 0})
         try:
             fault = parse_fault(query, where="fault")
         except BirbError as exc:
@@ -218,17 +275,29 @@ class EmulatorServer:
                 }
                 for s in self.ctx.store
             ],
+            "handshake_steps": [a.describe() for a in self.ctx.handshake.armed],
+            "chaos": None if self.config.chaos is None else self.config.chaos.describe(),
+            "faults_injected": self.ctx.injected_count,
+            "identify_violations": self.ctx.identifies.violation_count,
         }
 
     def inject(
-        self, fault: Any, *, session: str | None = None, connection: str | int | None = None
+        self,
+        fault: Fault,
+        *,
+        session: str | None = None,
+        connection: str | int | None = None,
+        live_only: bool = False,
     ) -> list[int]:
-        """Apply `fault` to the live connections matching a session id (or its prefix) or
-        a connection number; all of them when neither is given. Returns connection ids."""
+        """Apply `fault` to the open connections matching a session id (or its prefix) or
+        a connection number; all of them when neither is given. `live_only`: only those
+        with a session attached (after READY or RESUMED was queued). Returns their ids."""
         now = self._clock()
         applied = []
         for conn in list(self.ctx.connections.values()):
             if connection is not None and str(conn.id) != str(connection):
+                continue
+            if live_only and not conn.live:
                 continue
             if session is not None and (
                 conn.session is None or not conn.session.id.startswith(session)
@@ -244,7 +313,9 @@ class EmulatorServer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         params = parse_connect_query(ws.request.path if ws.request else "/")
-        conn = GatewayConnection(self.ctx, params, self._clock())
+        peer = ws.remote_address
+        peer_port = peer[1] if isinstance(peer, tuple) and len(peer) >= 2 else None
+        conn = GatewayConnection(self.ctx, params, self._clock(), peer_port=peer_port)
         wake = asyncio.Event()
         conn.wake = wake.set
         writer = asyncio.create_task(self._write(ws, conn, wake))
@@ -356,6 +427,15 @@ class EmulatorServer:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await started.wait()
+
+    async def _chaos_loop(self) -> None:
+        """Sleeps until the chaos mode's next draw is due; each draw is O(connections)."""
+        ctx = self.ctx
+        while True:
+            next_at = ctx.run_chaos(self._clock())
+            if next_at is None:
+                return
+            await asyncio.sleep(max(0.0, next_at - self._clock()))
 
     async def _sweep_loop(self) -> None:
         while True:
