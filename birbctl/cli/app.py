@@ -6,9 +6,13 @@ Command modules import their heavy dependencies inside the command function, so
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
-from typing import Annotated
+import typing
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -24,6 +28,8 @@ app = typer.Typer(
 
 _debug = False
 
+DebugOpt = Annotated[bool, typer.Option("--debug", "-v", help="Show tracebacks for errors.")]
+
 
 def _version(value: bool) -> None:
     if value:
@@ -37,12 +43,31 @@ def _root(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
-    debug: Annotated[
-        bool, typer.Option("--debug", "-v", help="Show tracebacks for errors.")
-    ] = False,
+    debug: DebugOpt = False,
 ) -> None:
     global _debug
     _debug = debug or bool(os.environ.get("BIRBCTL_DEBUG"))
+
+
+def _with_debug(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`command` plus a --debug/-v option of its own, so the flag also works after the
+    command name (`birbctl decode x --debug`), where users put it."""
+
+    @functools.wraps(command)
+    def run(*args: Any, debug: bool = False, **kwargs: Any) -> Any:
+        global _debug
+        _debug = _debug or debug
+        return command(*args, **kwargs)
+
+    signature = inspect.signature(command, eval_str=True)
+    extra = inspect.Parameter(
+        "debug", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=DebugOpt
+    )
+    run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), extra]
+    )
+    run.__annotations__ = {**typing.get_type_hints(command, include_extras=True), "debug": DebugOpt}
+    return run
 
 
 def _register() -> None:
@@ -56,6 +81,10 @@ def _register() -> None:
     decode.register(app)
     encode.register(app)
     serve.register(app)
+    # One place for the options every command takes, after or before its name.
+    for info in app.registered_commands:
+        if info.callback is not None:
+            info.callback = _with_debug(info.callback)
 
 
 _register()
