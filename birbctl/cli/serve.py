@@ -12,8 +12,14 @@ TOKEN_HELP = (
     "users in process listings. Default: any token shaped like a bot token."
 )
 FAULT_HELP = (
-    "A fault step for every session, as key=value words: "
-    "'at=10 action=reconnect', 'after_events=50 action=close code=4000' (repeatable)."
+    "A fault step, as key=value words: 'at=10 action=reconnect', 'after_events=50 "
+    "action=close code=4000' (every session), 'on=identify action=drop times=2' (at a "
+    "handshake point: connect, hello, identify, resume) (repeatable)."
+)
+CHAOS_HELP = (
+    "Random faults across all connections, as key=value words: 'mean=5 "
+    "faults=drop,close:4000,stall:3 triggers=connect,hello,identify,resume,live' "
+    "(mean seconds between faults; seeded by --seed)."
 )
 REPLAY_HELP = (
     "Replay a recorded session's dispatches (a capture, HAR or JSON Lines file) to every "
@@ -59,6 +65,15 @@ def serve(
         Path | None, typer.Option(help="TOML fault timeline (see docs/emulator.md).")
     ] = None,
     fault: Annotated[list[str] | None, typer.Option("--fault", help=FAULT_HELP)] = None,
+    chaos: Annotated[str | None, typer.Option("--chaos", help=CHAOS_HELP)] = None,
+    max_concurrency: Annotated[
+        int,
+        typer.Option(
+            help="max_concurrency GET /gateway/bot answers; IDENTIFYs of one bucket "
+            "(shard_id % this) under 5 s apart are logged.",
+            min=1,
+        ),
+    ] = 1,
     allow_remote: Annotated[bool, typer.Option("--allow-remote", help=REMOTE_HELP)] = False,
     seed: Annotated[int | None, typer.Option(help="Seed for the synthetic world.")] = None,
     replay: Annotated[Path | None, typer.Option(help=REPLAY_HELP)] = None,
@@ -77,6 +92,7 @@ def serve(
     import sys
     import time
 
+    from birbctl.emulator.chaos import parse_chaos_flag
     from birbctl.emulator.config import EmulatorConfig
     from birbctl.emulator.faults import parse_fault_flag
     from birbctl.emulator.scenario import load_scenario
@@ -102,6 +118,7 @@ def serve(
         raise ConfigError("--speed and --loop need --replay CAPTURE")
     steps = list(load_scenario(scenario)) if scenario is not None else []
     steps += [parse_fault_flag(text) for text in fault or []]
+    chaos_config = None if chaos is None else parse_chaos_flag(chaos, seed=seed)
     config = EmulatorConfig(
         host=host,
         port=port,
@@ -114,6 +131,8 @@ def serve(
         allow_privileged=not no_privileged_intents,
         session_expiry_s=session_expiry,
         steps=tuple(steps),
+        chaos=chaos_config,
+        max_concurrency=max_concurrency,
         seed=seed,
         replay=None if replay is None else str(replay),
         replay_speed=speed,
@@ -154,6 +173,8 @@ def serve(
             out.write(f"admin    {server.admin_url}/sessions  (POST .../faults?action=...)\n")
             who = "the given token(s)" if accepted else "any bot-shaped token"
             out.write(f"accepting {who}; {len(config.steps)} fault step(s); Ctrl-C stops\n")
+            if chaos_config is not None:
+                out.write(f"chaos    {chaos_config.describe()}\n")
             if recording is not None:
                 out.write(
                     f"replay   {recording.path}: {len(recording.events)} dispatches over "

@@ -59,3 +59,56 @@ def test_serve_rejects_a_bad_scenario(tmp_path: object) -> None:
     result = CliRunner().invoke(app, ["serve", "--scenario", str(path)])
     assert isinstance(result.exception, ConfigError)
     assert "explode" in str(result.exception)
+
+
+def test_serve_rejects_bad_chaos_and_handshake_steps() -> None:
+    result = CliRunner().invoke(app, ["serve", "--chaos", "mean=0"])
+    assert isinstance(result.exception, ConfigError)
+    assert "--chaos 'mean=0': mean interval must be above 0" in str(result.exception)
+    result = CliRunner().invoke(app, ["serve", "--fault", "on=ready action=drop"])
+    assert isinstance(result.exception, ConfigError)
+    assert "on must be one of connect, hello, identify, resume" in str(result.exception)
+
+
+def test_serve_chaos_and_handshake_fault_flags_strike() -> None:
+    import asyncio
+    import contextlib
+    import time
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    args = ["--event-rate", "0", "--seed", "1", "--max-concurrency", "2"]
+    args += ["--fault", "on=connect action=close code=4321 times=1"]
+    args += ["--chaos", "mean=0.02 faults=close:4000 triggers=connect"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "birbctl", "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    async def first_close(url: str) -> int | None:
+        async with asyncio.timeout(5), connect(url) as ws:
+            with contextlib.suppress(ConnectionClosed):
+                await ws.recv()
+            rcvd = ws.protocol.close_rcvd
+            return None if rcvd is None else rcvd.code
+
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(5)]
+        assert lines[4].startswith("chaos    mean=0.02 faults=close:code=4000"), lines
+        url = re.search(r"gateway\s+(\S+)", "".join(lines))
+        assert url, lines
+        assert asyncio.run(first_close(url.group(1))) == 4321  # the step goes first
+        time.sleep(0.3)  # a chaos draw every 20 ms on average: one is waiting by now
+        assert asyncio.run(first_close(url.group(1))) == 4000
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    assert "(step, connect)" in err and "(chaos, connect)" in err

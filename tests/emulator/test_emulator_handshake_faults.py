@@ -423,3 +423,16 @@ async def test_chaos_identify_and_resume_wait_for_their_point() -> None:
             await client.send({"op": 2, "d": {"token": TOKEN, "intents": 1, "properties": {}}})
             assert await dropped(client)
         assert [r.trigger for r in server.injected_faults] == ["identify"]
+
+
+def test_example_scenario_shows_a_handshake_step_and_its_soak_variant() -> None:
+    from pathlib import Path
+
+    from birbctl.emulator.scenario import load_scenario
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "faults.toml"
+    assert any(s.on == "identify" for s in load_scenario(example))
+    text = example.read_text()
+    commented = text[text.index('# [[step]]\n# on = "hello"') :]
+    [soak] = parse_scenario("\n".join(line[2:] for line in commented.splitlines()))
+    assert (soak.on, soak.delay, soak.times, soak.probability) == ("hello", 2.0, None, 0.2)
