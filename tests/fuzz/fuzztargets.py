@@ -14,6 +14,7 @@ import math
 import os
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -87,12 +88,12 @@ def run_etf(data: bytes, **limits: Any) -> Any:
     """Both decoders, both snowflake modes: clean, and the same outcome (value or error
     message and offset), as etf.py promises."""
     for bigint_as_str in (False, True):
-        py = clean(lambda b=bigint_as_str: decode_etf_py(data, bigint_as_str=b, **limits), "etf py")
+        py = clean(partial(decode_etf_py, data, bigint_as_str=bigint_as_str, **limits), "etf py")
         _expect(py, DecodeError)
         if decode_etf_c is None:
             continue
         decode_c = decode_etf_c
-        c = clean(lambda f=decode_c, b=bigint_as_str: f(data, bigint_as_str=b, **limits), "etf c")
+        c = clean(partial(decode_c, data, bigint_as_str=bigint_as_str, **limits), "etf c")
         _expect(c, DecodeError)
         if isinstance(py, DecodeError) or isinstance(c, DecodeError):
             assert isinstance(py, DecodeError) and isinstance(c, DecodeError), (py, c)

@@ -67,7 +67,7 @@ def test_etf_random_bytes(data: bytes) -> None:
     run_etf(b"\x83" + data)
 
 
-@fuzz_settings(400)
+@fuzz_settings(250)
 @given(etf_terms())
 def test_etf_grammar(term: bytes) -> None:
     run_etf(b"\x83" + term)

@@ -4,6 +4,7 @@ messages to the sans-I/O gateway connection (JSON and ETF, text and binary)."""
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 import orjson
 import pytest
@@ -16,7 +17,8 @@ from fuzzkit import (
     mutation_rounds,
     pack_frames,
 )
-from fuzztargets import TOKEN, run_fault_flag, run_gateway, run_gateway_messages, run_scenario
+from fuzzseeds import TOKEN
+from fuzztargets import run_fault_flag, run_gateway, run_gateway_messages, run_scenario
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -142,7 +144,7 @@ def client_payloads(draw: st.DrawFn) -> dict[str, object]:
         )
         | _json_like
     )
-    payload = {"op": op, "d": d}
+    payload: dict[str, object] = {"op": op, "d": d}
     if draw(st.booleans()):
         payload["s"] = draw(_json_like)
     return payload
@@ -151,7 +153,8 @@ def client_payloads(draw: st.DrawFn) -> dict[str, object]:
 def _encode(payload: object, how: str) -> bytes | str | None:
     try:
         if how == "etf":
-            return encode_etf(payload)
+            etf: bytes = encode_etf(payload)
+            return etf
         return orjson.dumps(payload).decode() if how == "text" else orjson.dumps(payload)
     except (TypeError, ValueError):
         return None
@@ -180,7 +183,7 @@ def test_gateway_client_messages(
     run_gateway_messages(encoding, compress, state, wire)
 
 
-def _gateway_seed(encoding: str, state: str, payloads: list[object]) -> bytes:
+def _gateway_seed(encoding: str, state: str, payloads: Sequence[object]) -> bytes:
     frames = [f"{encoding} none {state}".encode()]
     for payload in payloads:
         if encoding == "etf":

@@ -87,7 +87,7 @@ def capture_files(draw: st.DrawFn) -> bytes:
     return b"\n".join(lines) + end
 
 
-@fuzz_settings(250)
+@fuzz_settings(150)
 @given(capture_files())
 def test_capture_files(data: bytes) -> None:
     run_capture(data)
@@ -142,7 +142,7 @@ def test_har_files(data: bytes) -> None:
 # --- hypothesis: anything at all, sniffed --------------------------------------------------
 
 
-@fuzz_settings(300)
+@fuzz_settings(200)
 @given(
     st.binary(max_size=64)
     | st.sampled_from([b"\x83", b"\x78\x9c", b"\x28\xb5\x2f\xfd", b"{", b"[", b'{"log"']).flatmap(

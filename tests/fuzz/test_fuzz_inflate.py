@@ -68,7 +68,7 @@ def test_hypothesis_frames(kind: str, data: st.DataObject) -> None:
     sessions = SESSIONS[kind]()
     base = data.draw(st.sampled_from(sessions) | st.lists(st.binary(max_size=40), max_size=4))
     frames = list(base)
-    if frames and data.draw(st.booleans()):
+    if frames and data.draw(st.booleans()):  # type: ignore[arg-type]
         i = data.draw(st.integers(0, len(frames) - 1))
         cut = data.draw(st.integers(0, len(frames[i])))
         frames[i] = frames[i][:cut] + data.draw(st.binary(max_size=8))
