@@ -39,7 +39,11 @@ def parse_scenario(text: str, *, source: str = "scenario") -> tuple[FaultStep, .
 
 def load_scenario(path: str | Path) -> tuple[FaultStep, ...]:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read scenario {path}: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte offset {exc.start})") from None
     return parse_scenario(text, source=str(path))

@@ -436,3 +436,14 @@ def test_example_scenario_shows_a_handshake_step_and_its_soak_variant() -> None:
     commented = text[text.index('# [[step]]\n# on = "hello"') :]
     [soak] = parse_scenario("\n".join(line[2:] for line in commented.splitlines()))
     assert (soak.on, soak.delay, soak.times, soak.probability) == ("hello", 2.0, None, 0.2)
+
+
+def test_scenario_file_that_is_not_utf8_is_a_config_error(tmp_path: Any) -> None:
+    from pathlib import Path
+
+    from birbctl.emulator.scenario import load_scenario
+
+    path = Path(str(tmp_path)) / "bad.toml"
+    path.write_bytes(b'[[step]]\non = "connect"\naction = "drop" # \x80\n')
+    with pytest.raises(ConfigError, match=r"bad.toml: not UTF-8 text \(byte offset 42\)"):
+        load_scenario(path)
