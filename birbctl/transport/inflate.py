@@ -53,7 +53,11 @@ class IdentityInflater:
 
 
 class ZlibStreamInflater:
-    """zlib-stream: a message is complete when the bytes so far end with 00 00 ff ff."""
+    """zlib-stream: a message is complete when the bytes so far end with 00 00 ff ff.
+
+    Inflates with a bound of cap + 1 bytes: one byte past the cap is the proof of a
+    message over it, whatever zlib still holds back.
+    """
 
     compress: Compress = "zlib-stream"
     __slots__ = ("_buffer", "_consumed", "_decompress", "_inflate", "_max")
@@ -70,10 +74,10 @@ class ZlibStreamInflater:
         if not buffer and data.endswith(ZLIB_SUFFIX):
             # The usual case, kept inline for speed: one frame holds exactly one message.
             try:
-                out: bytes = self._decompress(data, self._max)
+                out: bytes = self._decompress(data, self._max + 1)
             except zlib.error as exc:
                 raise InflateError(f"corrupt zlib-stream: {exc}", offset=self._consumed) from None
-            if len(out) == self._max and self._inflate.unconsumed_tail:
+            if len(out) > self._max:
                 self._over_cap()
             self._consumed += len(data)
             return out
@@ -94,10 +98,10 @@ class ZlibStreamInflater:
 
     def _inflate_message(self, data: bytes | bytearray) -> bytes:
         try:
-            out = self._inflate.decompress(data, self._max)
+            out = self._inflate.decompress(data, self._max + 1)
         except zlib.error as exc:
             raise InflateError(f"corrupt zlib-stream: {exc}", offset=self._consumed) from None
-        if self._inflate.unconsumed_tail:
+        if len(out) > self._max:
             self._over_cap()
         self._consumed += len(data)
         return out

@@ -192,12 +192,14 @@ class _Assembler:
             try:
                 payload = self._run(view[pos:] if pos else joined)
             except DecodeError as exc:
-                cut = self._cut_at(view, pos, index, exc)
-                if cut is not None:
+                cut = None
+                for candidate in self._cuts_at(view, pos, index, exc):
                     try:
-                        payload = self._run(view[pos:cut])
+                        payload = self._run(view[pos:candidate])
                     except DecodeError:
-                        cut = None
+                        continue
+                    cut = candidate
+                    break
                 if cut is None:
                     failure = exc
                     break
@@ -229,18 +231,24 @@ class _Assembler:
         self.decoded_bytes += len(data)
         return self._decode(data)
 
-    def _cut_at(self, view: memoryview, pos: int, index: int, exc: DecodeError) -> int | None:
-        """The first cut at or after the error's offset, if it is not the end: a message
-        followed by more bytes fails with "trailing bytes" right at its end."""
+    def _cuts_at(self, view: memoryview, pos: int, index: int, exc: DecodeError) -> list[int]:
+        """Cuts where a message may end, from the error's offset: a message followed by
+        more bytes fails with "trailing bytes" right at its end. JSON offsets count
+        characters (orjson), so for UTF-8 text the cut at the byte offset is tried too."""
         if exc.offset is None or exc.offset <= 0:
-            return None
-        offset = exc.offset
-        if view[pos] != 131:  # JSON: orjson counts characters, not bytes
-            offset = _utf8_offset(view[pos : pos + 4 * offset], offset)
-        index = bisect_left(self._cuts, pos + offset, index)
-        if index >= len(self._cuts) - 1:
-            return None
-        return self._cuts[index]
+            return []
+        offsets = [exc.offset]
+        if view[pos] != 131:
+            in_bytes = _utf8_offset(view[pos : pos + 4 * exc.offset], exc.offset)
+            if in_bytes != exc.offset:
+                offsets.append(in_bytes)
+        cuts = self._cuts
+        found: list[int] = []
+        for offset in offsets:
+            at = bisect_left(cuts, pos + offset, index)
+            if at < len(cuts) - 1 and cuts[at] not in found:
+                found.append(cuts[at])
+        return found
 
     def _message(self, data: bytes, payload: Any, index: int) -> RawMessage:
         """The message that ends at cut `index`; the pending bytes now start after it."""
