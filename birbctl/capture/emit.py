@@ -1,9 +1,12 @@
 """Decoded messages as bytes for stdout: JSON Lines, one JSON array, or ETF terms.
 
 The JSON Lines shape is the one `tail --format jsonl` prints live, so a recorded session
-decodes to what was seen: `{ts, dir, op, t, s, d}` when the source knows time and
-direction (captures, HAR), the payload itself (`{op, d, s, t}`) for raw files. Either
-way `jq .t` and `jq .d` work.
+decodes to what was seen: `{ts, dir, shard, op, t, s, d}` when the source knows time and
+direction (captures, HAR; `shard` is [id, count], or null when unknown), the payload
+itself (`{op, d, s, t}`) for raw files. Either way `jq .t` and `jq .d` work.
+
+A message nested deeper than MAX_DEPTH is found here, for free: orjson refuses to write
+it (codec/depth.py), and only then is the message walked.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from birbctl.capture.message import Message
+from birbctl.capture.message import ErrorHandler, Message, report
+from birbctl.codec.depth import NestingError, depth_exceeds
 from birbctl.errors import DecodeError
 
 _OPTION = orjson.OPT_NON_STR_KEYS
+_LINE = _OPTION | orjson.OPT_APPEND_NEWLINE
 
 
 def record(message: Message) -> Any:
@@ -29,6 +34,7 @@ def record(message: Message) -> Any:
         return {
             "ts": message.ts,
             "dir": message.direction,
+            "shard": message.shard,
             "op": get("op"),
             "t": get("t"),
             "s": get("s"),
@@ -37,6 +43,7 @@ def record(message: Message) -> Any:
     return {
         "ts": message.ts,
         "dir": message.direction,
+        "shard": message.shard,
         "op": None,
         "t": None,
         "s": None,
@@ -44,35 +51,101 @@ def record(message: Message) -> Any:
     }
 
 
-def write_jsonl(messages: Iterable[Message], out: BinaryIO, *, flush: bool = False) -> None:
-    dumps, option = orjson.dumps, _OPTION | orjson.OPT_APPEND_NEWLINE
+def dump_line(message: Message) -> bytes:
+    """`record(message)` as one JSON line; NestingError past MAX_DEPTH."""
+    line = record(message)
+    try:
+        return orjson.dumps(line, option=_LINE)
+    except orjson.JSONEncodeError as exc:
+        return _dump_deep(message, line, exc, newline=True)
+
+
+def _dump_deep(
+    message: Message, line: Any, error: orjson.JSONEncodeError, *, newline: bool
+) -> bytes:
+    """The slow path, for what orjson would not write: a message past MAX_DEPTH is a
+    NestingError at its frame; one within it that the record's own level pushed past
+    orjson's limit (a bare list payload 254 deep) is written with `d` spliced in."""
+    payload = message.payload
+    if depth_exceeds(payload):
+        raise NestingError(frame=message.frame, offset=message.offset)
+    if type(line) is not dict or line.get("d") is not payload:
+        raise error  # not a matter of depth
+    head = orjson.dumps({**line, "d": None}, option=_OPTION)
+    assert head.endswith(b"null}")
+    body = head[:-5] + orjson.dumps(payload, option=_OPTION) + b"}"
+    return body + b"\n" if newline else body
+
+
+def write_jsonl(
+    messages: Iterable[Message],
+    out: BinaryIO,
+    *,
+    flush: bool = False,
+    on_error: ErrorHandler = None,
+) -> None:
+    dumps, option = orjson.dumps, _LINE
     write = out.write
     for message in messages:
-        write(dumps(record(message), option=option))
+        line = record(message)
+        try:
+            data = dumps(line, option=option)
+        except orjson.JSONEncodeError as error:
+            try:
+                data = _dump_deep(message, line, error, newline=True)
+            except NestingError as exc:
+                report(on_error, exc)
+                continue
+        write(data)
         if flush:
             out.flush()
 
 
-def write_json(messages: Iterable[Message], out: BinaryIO, *, flush: bool = False) -> None:
+def write_json(
+    messages: Iterable[Message],
+    out: BinaryIO,
+    *,
+    flush: bool = False,
+    on_error: ErrorHandler = None,
+) -> None:
     """One JSON array, one element a line, streamed: valid JSON however long the input."""
     dumps = orjson.dumps
     separator = b"[\n"
     for message in messages:
-        out.write(separator + dumps(record(message), option=_OPTION))
+        line = record(message)
+        try:
+            data = dumps(line, option=_OPTION)
+        except orjson.JSONEncodeError as error:
+            try:
+                data = _dump_deep(message, line, error, newline=False)
+            except NestingError as exc:
+                report(on_error, exc)
+                continue
+        out.write(separator + data)
         separator = b",\n"
         if flush:
             out.flush()
     out.write(b"[]\n" if separator == b"[\n" else b"\n]\n")
 
 
-def write_etf(messages: Iterable[Message], out: BinaryIO, *, flush: bool = False) -> None:
+def write_etf(
+    messages: Iterable[Message],
+    out: BinaryIO,
+    *,
+    flush: bool = False,
+    on_error: ErrorHandler = None,
+) -> None:
     """Each payload as a client-style ETF term (version byte 131 each), back to back."""
     from birbctl.codec.etf import encode_etf
 
     for message in messages:
         try:
-            out.write(encode_etf(message.payload, style="client"))
+            data = encode_etf(message.payload, style="client")
         except (TypeError, ValueError) as exc:
+            if depth_exceeds(message.payload):
+                report(on_error, NestingError(frame=message.frame, offset=message.offset))
+                continue
             raise DecodeError(f"cannot encode as ETF: {exc}", frame=message.frame) from None
+        out.write(data)
         if flush:
             out.flush()

@@ -12,14 +12,15 @@ from typing import Any, Literal
 import orjson
 
 from birbctl.capture.stream import iter_lines, open_source, read_whole
+from birbctl.codec.depth import NestingError, depth_exceeds
 from birbctl.codec.json import decode_json
 from birbctl.codec.sniff import sniff
 from birbctl.errors import DecodeError
 from birbctl.transport.inflate import DEFAULT_MAX_MESSAGE
 
 
-def iter_documents(name: str) -> Iterator[tuple[int, Any]]:
-    """(document number from 1, value) for a JSON file or a JSON Lines file."""
+def iter_documents(name: str) -> Iterator[tuple[int, int, Any]]:
+    """(document number from 1, its byte offset, value) for a JSON or JSON Lines file."""
     head, fh = open_source(name)
     with fh:
         kind = sniff(head)
@@ -31,12 +32,16 @@ def iter_documents(name: str) -> Iterator[tuple[int, Any]]:
                         continue
                     number += 1
                     try:
-                        yield number, decode_json(line)
+                        yield number, start, decode_json(line)
                     except DecodeError as exc:
                         exc.offset = start + (exc.offset or 0)
                         raise exc.located(frame=number) from None
             elif kind == "json":
-                yield 1, decode_json(read_whole(fh, DEFAULT_MAX_MESSAGE))
+                try:
+                    value = decode_json(read_whole(fh, DEFAULT_MAX_MESSAGE))
+                except NestingError as exc:
+                    raise exc.located(frame=1, offset=0) from None
+                yield 1, 0, value
             else:
                 raise DecodeError("not JSON or JSON Lines", offset=0)
         except DecodeError as exc:
@@ -48,11 +53,15 @@ def encode_documents(
 ) -> Iterator[bytes]:
     from birbctl.codec.etf import encode_etf
 
-    for number, value in iter_documents(name):
-        if to == "json":
-            yield orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE)
-            continue
+    for number, start, value in iter_documents(name):
         try:
-            yield encode_etf(value, style=style)
+            if to == "json":
+                yield orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE)
+            else:
+                yield encode_etf(value, style=style)
         except (TypeError, ValueError) as exc:
-            raise DecodeError(f"cannot encode as ETF: {exc}", frame=number, file=name) from None
+            # Past MAX_DEPTH neither orjson nor the ETF encoder writes it: one error for both.
+            if depth_exceeds(value):
+                raise NestingError(frame=number, offset=start, file=name) from None
+            what = "JSON" if to == "json" else "ETF"
+            raise DecodeError(f"cannot encode as {what}: {exc}", frame=number, file=name) from None

@@ -18,6 +18,7 @@ import orjson
 
 from birbctl.capture.message import ErrorHandler, Message, report
 from birbctl.capture.replay import ConnectionReplay, locate
+from birbctl.codec.json import json_error
 from birbctl.errors import DecodeError, InflateError
 
 #: Largest HAR read: it is parsed whole, and DevTools exports of long sessions are big.
@@ -36,7 +37,8 @@ def read_har(data: bytes, *, on_error: ErrorHandler = None) -> Iterator[Message]
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise DecodeError(f"not a HAR file: invalid JSON: {exc.msg}", offset=exc.pos) from None
+        error = json_error(exc, data)
+        raise DecodeError(f"not a HAR file: {error.message}", offset=error.offset) from None
     log = doc.get("log") if isinstance(doc, dict) else None
     entries = log.get("entries") if isinstance(log, dict) else None
     if not isinstance(entries, list):

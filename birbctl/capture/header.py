@@ -56,16 +56,24 @@ def parse_header(line: bytes) -> CaptureHeader:
         raise DecodeError(
             f"bad capture header: compress {compress!r} is not zlib-stream, zstd-stream or null"
         )
-    shard = obj.get("shard")
-    if shard is not None and not (
-        isinstance(shard, list) and len(shard) == 2 and all(type(n) is int for n in shard)
-    ):
-        raise DecodeError(f"bad capture header: shard {shard!r} is not [id, count] or null")
+    try:
+        shard = parse_shard(obj.get("shard"))
+    except DecodeError as exc:
+        raise DecodeError(f"bad capture header: {exc.message}") from None
     url, created = obj.get("url"), obj.get("created")
     return CaptureHeader(
         url=url if isinstance(url, str) else None,
         encoding=encoding,
         compress=compress,
-        shard=(shard[0], shard[1]) if shard is not None else None,
+        shard=shard,
         created=created if isinstance(created, str) else None,
     )
+
+
+def parse_shard(value: Any) -> tuple[int, int] | None:
+    """A `shard` field (header, or an open event): [id, count] or null."""
+    if value is None:
+        return None
+    if isinstance(value, list) and len(value) == 2 and all(type(n) is int for n in value):
+        return (value[0], value[1])
+    raise DecodeError(f"shard {value!r} is not [id, count] or null")

@@ -18,7 +18,8 @@ class Message:
 
     Not frozen: a frozen dataclass pays a setattr per field, and a capture makes one of
     these per frame. Captures and HAR files fill in `ts`, `conn`, `direction`, `kind`;
-    raw files leave them None.
+    raw files leave them None. Captures know `shard` from the connection's open line (or
+    the header, for a one-shard capture); `tail` from the shard itself.
     """
 
     payload: Any
@@ -30,6 +31,7 @@ class Message:
     conn: int | None = None
     direction: str | None = None  # "send" | "recv"
     kind: str | None = None  # "text" | "binary"
+    shard: tuple[int, int] | None = None  # the shard whose connection it was on, if known
 
     @property
     def op(self) -> int | None:

@@ -15,10 +15,11 @@ from typing import Any, BinaryIO
 import orjson
 
 from birbctl.capture.b64 import b64decode
-from birbctl.capture.header import CaptureHeader, parse_header
+from birbctl.capture.header import CaptureHeader, parse_header, parse_shard
 from birbctl.capture.message import ErrorHandler, Message, report
 from birbctl.capture.replay import ConnectionReplay, locate
 from birbctl.capture.stream import MAX_LINE, iter_line_batches
+from birbctl.codec.json import json_error
 from birbctl.errors import DecodeError, InflateError
 
 _KINDS = ("text", "binary", "open", "close")
@@ -52,12 +53,13 @@ def _events(
     on_error: ErrorHandler,
 ) -> Iterator[Message]:
     conns: dict[int, ConnectionReplay] = {}
+    shards: dict[int, tuple[int, int] | None] = {}  # conn -> shard, from its open line
     loads = orjson.loads
     a2b = binascii.a2b_base64
     fast_b64 = b64decode
     number = 1
     last_conn: Any = None  # the connection of the previous received frame, and its replay
-    last = ConnectionReplay(header.encoding, header.compress)
+    last = ConnectionReplay(header.encoding, header.compress, header.shard)
     last_tail = b""  # what follows `"t":<ts>` in last_conn's received binary frames
     tail_len = 0
     inflate, decode = last.inflate, last.decode
@@ -78,6 +80,7 @@ def _events(
                     except ValueError:
                         cut = -1
                 if cut > 0:
+                    message: bytes | None = b""
                     try:
                         message = inflate(frame)
                         if message is None:
@@ -85,7 +88,7 @@ def _events(
                             continue
                         payload = decode(message)
                     except Exception as exc:
-                        _failed(exc, last, number, start, last_conn, on_error)
+                        _failed(exc, last, number, start, last_conn, on_error, message or b"")
                         if last.broken:
                             last_conn = None
                         continue
@@ -94,8 +97,9 @@ def _events(
                         wire += last.pending_wire
                         last.pending_wire = 0
                     yield Message(
-                        payload, number, start, wire, len(message), ts, last_conn, "recv", "binary"
-                    )
+                        payload, number, start, wire, len(message), ts, last_conn, "recv",
+                        "binary", last.shard,
+                    )  # fmt: skip
                     continue
             try:
                 event = loads(line)
@@ -106,14 +110,20 @@ def _events(
                 ts = event["t"]
             except orjson.JSONDecodeError as exc:
                 if line.strip():
-                    what = "invalid JSON" if complete else "truncated line (no newline at the end)"
-                    report(on_error, DecodeError(f"{what}: {exc.msg}", frame=number, offset=start))
+                    if complete:  # invalid UTF-8: at its first bad byte
+                        error = json_error(exc, line)
+                        error.frame, error.offset = number, start + (error.offset or 0)
+                    else:
+                        what = "truncated line (no newline at the end)"
+                        error = DecodeError(f"{what}: {exc.msg}", frame=number, offset=start)
+                    report(on_error, error)
                 continue
             except (KeyError, TypeError) as exc:
                 report(on_error, _bad_event(exc, line, number, start))
                 continue
             # The fast path, inlined: another received binary frame on the same connection.
             if conn == last_conn and kind == "binary" and direction == "recv" and type(ts) is float:
+                message = b""
                 try:
                     frame = a2b(data, strict_mode=True)
                     message = last.inflate(frame)
@@ -122,7 +132,7 @@ def _events(
                         continue
                     payload = last.decode(message)
                 except Exception as exc:
-                    _failed(exc, last, number, start, conn, on_error)
+                    _failed(exc, last, number, start, conn, on_error, message or b"")
                     if last.broken:
                         last_conn = None
                     continue
@@ -130,9 +140,11 @@ def _events(
                 if last.pending_wire:
                     wire += last.pending_wire
                     last.pending_wire = 0
-                yield Message(payload, number, start, wire, len(message), ts, conn, "recv", kind)
+                yield Message(
+                    payload, number, start, wire, len(message), ts, conn, "recv", kind, last.shard
+                )
                 continue
-            out = _other(event, conns, header, number, start, on_error)
+            out = _other(event, conns, shards, header, number, start, on_error)
             replay = conns.get(conn) if type(conn) is int else None
             if replay is not None and not replay.broken and direction == "recv":
                 last_conn, last = conn, replay
@@ -152,18 +164,20 @@ def _failed(
     start: int,
     conn: int,
     on_error: ErrorHandler,
+    message: bytes = b"",
 ) -> None:
-    """Turn whatever a received frame raised into a located DecodeError and report it."""
+    """Turn whatever a received frame raised into a located DecodeError and report it
+    (`message`: the inflated bytes, when they were what failed to decode)."""
     if isinstance(exc, TypeError):
         error: DecodeError = DecodeError("capture event data must be a string")
+    elif isinstance(exc, orjson.JSONDecodeError):  # a ValueError: before the base64 case
+        error = json_error(exc, message)
     elif isinstance(exc, binascii.Error | ValueError):
         error = DecodeError("corrupt base64 in a binary frame")
         replay.broken = replay.compressed  # the inflate context misses these bytes now
     elif isinstance(exc, InflateError):
         replay.broken = True
         error = exc
-    elif isinstance(exc, orjson.JSONDecodeError):
-        error = DecodeError(f"invalid JSON: {exc.msg}", offset=exc.pos)
     elif isinstance(exc, DecodeError):
         error = exc
     else:
@@ -174,6 +188,7 @@ def _failed(
 def _other(
     event: dict[str, Any],
     conns: dict[int, ConnectionReplay],
+    shards: dict[int, tuple[int, int] | None],
     header: CaptureHeader,
     number: int,
     start: int,
@@ -193,6 +208,11 @@ def _other(
         return None
     if kind == "open" or kind == "close":
         conns.pop(conn, None)  # a new connection starts a new inflate context
+        if kind == "open":
+            try:  # which shard the connection belongs to (absent before it was recorded)
+                shards[conn] = parse_shard(event.get("shard", header.shard))
+            except DecodeError as exc:
+                report(on_error, DecodeError(exc.message, frame=number, offset=start))
         return None
     if kind not in ("text", "binary"):
         report(on_error, DecodeError(f"unknown event kind {kind!r}", frame=number, offset=start))
@@ -200,7 +220,9 @@ def _other(
     if direction == "recv":
         replay = conns.get(conn)
         if replay is None:
-            replay = conns[conn] = ConnectionReplay(header.encoding, header.compress)
+            replay = conns[conn] = ConnectionReplay(
+                header.encoding, header.compress, shards.get(conn, header.shard)
+            )
         elif replay.broken:
             return None
         try:
@@ -214,7 +236,9 @@ def _other(
         if out is None:
             return None
         payload, wire, size = out
-        return Message(payload, number, start, wire, size, float(ts), conn, direction, kind)
+        return Message(
+            payload, number, start, wire, size, float(ts), conn, direction, kind, replay.shard
+        )
     if direction == "send":
         if "redacted" in event:
             return None  # recorded as a marker: the writer could not vouch it held no token
@@ -228,7 +252,8 @@ def _other(
         except DecodeError as exc:
             report(on_error, locate(exc, frame=number, offset=start, conn=conn))
             return None
-        return Message(payload, number, start, size, size, float(ts), conn, direction, kind)
+        shard = shards.get(conn, header.shard)
+        return Message(payload, number, start, size, size, float(ts), conn, direction, kind, shard)
     error = DecodeError(f"dir {direction!r} is not send or recv", frame=number, offset=start)
     report(on_error, error)
     return None

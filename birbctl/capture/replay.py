@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 
+from birbctl.codec.depth import NestingError
+from birbctl.codec.json import json_error
 from birbctl.codec.message import decode_message
 from birbctl.codec.packets import message_decoder
 from birbctl.errors import DecodeError, InflateError
@@ -21,9 +23,19 @@ _TOKEN_OPS = (2, 6)
 class ConnectionReplay:
     """Feeds one connection's frames, in order, the way the live client would."""
 
-    __slots__ = ("broken", "compressed", "decode", "inflate", "inflater", "pending_wire")
+    __slots__ = (
+        "broken",
+        "compressed",
+        "decode",
+        "inflate",
+        "inflater",
+        "pending_wire",
+        "shard",
+    )
 
-    def __init__(self, encoding: str, compress: str | None) -> None:
+    def __init__(
+        self, encoding: str, compress: str | None, shard: tuple[int, int] | None = None
+    ) -> None:
         self.inflater: Inflater = make_inflater(compress)
         self.inflate = self.inflater.feed
         #: bytes -> payload; JSON errors come out as orjson.JSONDecodeError (see recv).
@@ -31,6 +43,7 @@ class ConnectionReplay:
         self.compressed = compress is not None
         self.broken = False  # the inflate context failed: nothing later on it can decode
         self.pending_wire = 0  # bytes of frames that started a message not yet complete
+        self.shard = shard  # the shard the connection belonged to, if the capture says
 
     def recv(self, frame: bytes | str) -> tuple[Any, int, int] | None:
         """(payload, wire bytes, inflated bytes) for the message this frame completes."""
@@ -46,7 +59,7 @@ class ConnectionReplay:
         try:
             payload = self.decode(message)
         except orjson.JSONDecodeError as exc:
-            raise DecodeError(f"invalid JSON: {exc.msg}", offset=exc.pos) from None
+            raise json_error(exc, message) from None
         return payload, wire, len(message)
 
     @staticmethod
@@ -63,11 +76,13 @@ def _loads(text: str) -> Any:
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise DecodeError(f"invalid JSON: {exc.msg}", offset=exc.pos) from None
+        raise json_error(exc, text) from None
 
 
 def locate(exc: DecodeError, *, frame: int, offset: int | None, conn: int | None) -> DecodeError:
     """The error placed at a frame of the file; its inner position goes into the text."""
+    if isinstance(exc, NestingError):  # always at its frame, whichever path found it
+        return NestingError(frame=frame, offset=offset, file=exc.file)
     message = exc.message
     if isinstance(exc, InflateError):
         if exc.offset is not None:

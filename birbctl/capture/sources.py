@@ -82,7 +82,7 @@ def _read_single(fh: BinaryIO, on_error: ErrorHandler) -> Iterator[Message]:
     try:
         payload = _hide_token(decode_message(data))
     except DecodeError as exc:
-        report(on_error, exc.located(frame=1))
+        report(on_error, exc.located(frame=1, offset=0))
         return
     yield Message(payload, 1, 0, len(data), len(data))
 

@@ -73,9 +73,18 @@ class CaptureWriter:
         )
         self._write(header.to_json())
 
-    def opened(self, conn: int, *, t: float | None = None) -> None:
-        """A connection started: readers start a fresh inflate context for `conn`."""
-        self._write({"t": self._now(t), "conn": conn, "dir": "recv", "kind": "open", "data": ""})
+    def opened(
+        self, conn: int, *, shard: tuple[int, int] | None = None, t: float | None = None
+    ) -> None:
+        """A connection started: readers start a fresh inflate context for `conn`. With
+        several shards in one capture, `shard` says whose connection it is: each later
+        line names its `conn`, so one mention per connection tells them all apart."""
+        event: dict[str, Any] = {
+            "t": self._now(t), "conn": conn, "dir": "recv", "kind": "open", "data": ""
+        }  # fmt: skip
+        if shard is not None:
+            event["shard"] = list(shard)
+        self._write(event)
 
     def frame(
         self, conn: int, direction: Direction, data: bytes | str, *, t: float | None = None
@@ -101,14 +110,23 @@ class CaptureWriter:
         self._write(event)
 
     def closed(
-        self, conn: int, code: int | None, reason: str = "", *, t: float | None = None
+        self,
+        conn: int,
+        code: int | None,
+        reason: str = "",
+        *,
+        direction: Direction = "recv",
+        t: float | None = None,
     ) -> None:
-        """The connection ended; `code` None means no close frame (1006)."""
+        """The connection ended: "recv" when the server closed it (or the network lost
+        it), "send" when we did (`code` ours; None: we dropped it without a close frame)."""
+        if direction not in ("send", "recv"):
+            raise ValueError(f"direction must be 'send' or 'recv', not {direction!r}")
         self._write(
             {
                 "t": self._now(t),
                 "conn": conn,
-                "dir": "recv",
+                "dir": direction,
                 "kind": "close",
                 "data": reason,
                 "code": code,

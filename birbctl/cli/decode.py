@@ -67,7 +67,7 @@ def decode(
     from birbctl.capture.skips import SkipCounter
     from birbctl.capture.sources import iter_messages
     from birbctl.cli.output import stdout_pipe
-    from birbctl.errors import ConfigError
+    from birbctl.errors import ConfigError, DecodeError
 
     if to not in OUTPUTS:
         raise ConfigError(f"--to {to!r}: choose one of {', '.join(OUTPUTS)}")
@@ -75,9 +75,11 @@ def decode(
         raise ConfigError("refusing to write ETF bytes to a terminal; redirect it, or --force")
     keep = PacketFilter.build(event or (), op or (), direction, not no_heartbeats)
     skips = SkipCounter() if keep_going else None
+    current = [files[0] if files else "-"]  # the file being read, to locate output errors
 
     def messages() -> Iterator[Message]:
         for name in files:
+            current[0] = name
             if skips is not None:
                 skips.file = name
             for message in iter_messages(name, from_, on_error=skips):
@@ -85,19 +87,26 @@ def decode(
                     yield message
 
     with stdout_pipe():
-        if stats:
-            _print_stats(messages(), skips)
-        elif to == "pretty":
-            from birbctl.render.console import make_console
-            from birbctl.render.packets import print_packets
+        try:
+            if stats:
+                _print_stats(messages(), skips)
+            elif to == "pretty":
+                from birbctl.render.console import make_console
+                from birbctl.render.packets import print_packets
 
-            print_packets(messages(), make_console())
-        else:
-            from birbctl.capture import emit
+                print_packets(messages(), make_console(), on_error=skips)
+            else:
+                from birbctl.capture import emit
 
-            write = {"jsonl": emit.write_jsonl, "json": emit.write_json, "etf": emit.write_etf}[to]
-            # Reading a pipe, the input may be live: show each message as it comes.
-            write(messages(), sys.stdout.buffer, flush="-" in files)
+                write = {
+                    "jsonl": emit.write_jsonl,
+                    "json": emit.write_json,
+                    "etf": emit.write_etf,
+                }[to]
+                # Reading a pipe, the input may be live: show each message as it comes.
+                write(messages(), sys.stdout.buffer, flush="-" in files, on_error=skips)
+        except DecodeError as exc:  # found on output (a message nested too deep)
+            raise exc.located(file=current[0]) from None
     if skips is not None:
         skips.check()
 

@@ -1,5 +1,7 @@
 """`--record FILE`: every frame of every shard, as it went over the wire, into one
-capture (DESIGN 4). Connections are numbered across shards in the order they open."""
+capture (DESIGN 4). Connections are numbered across shards in the order they open; each
+open line names its shard. A close is "send" when birbctl closed (or dropped) the
+connection, "recv" when the server or the network did."""
 
 from __future__ import annotations
 
@@ -29,13 +31,13 @@ def record_shards(path: str, manager: ShardManager, url: str, options: Any) -> C
         key = (id(ws), event.conn)
         if event.kind == "open":
             numbers[key] = next(counter)
-            writer.opened(numbers[key], t=event.ts)
+            writer.opened(numbers[key], shard=ws.shard, t=event.ts)
             return
         conn = numbers.get(key)
         if conn is None:
             return
         if event.kind == "close":
-            writer.closed(conn, event.code, str(event.data or ""), t=event.ts)
+            writer.closed(conn, event.code, str(event.data or ""), direction=event.dir, t=event.ts)
         elif event.data is not None:
             writer.frame(conn, event.dir, event.data, t=event.ts)
 

@@ -22,6 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from birbctl import __version__
+from birbctl.codec.depth import NestingError
 from birbctl.codec.message import Encoding, encode_message
 from birbctl.codec.packets import PacketReader
 from birbctl.errors import DecodeError, GatewayClosed
@@ -63,6 +64,8 @@ class PacketEvent:
     size: int
     ts: float
     raw: bytes | str  # the inflated message (sent: the redacted payload, re-encoded)
+    #: A received message nested too deep to show (payload None): views must say so.
+    error: DecodeError | None = None
 
 
 WireListener = Callable[["Websocket", WireEvent], None]
@@ -84,6 +87,9 @@ class _Connection:
     outbox: asyncio.Queue[bytes | str] = field(default_factory=asyncio.Queue)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     reported: bool = False  # connection_closed/failed already told to the session
+    #: Set when we end the connection: (code, reason) of our close frame; code None when
+    #: we dropped it without one. The capture records that close as ours ("send").
+    ours: tuple[int | None, str] | None = None
 
 
 class Websocket:
@@ -309,6 +315,13 @@ class Websocket:
                 try:
                     payload = reader.feed_kept(frame) if watched else reader.feed(frame)
                 except DecodeError as exc:
+                    if self._packet_listeners and isinstance(exc, NestingError):
+                        last = reader.last_message  # feed_kept set it before decoding
+                        failed = PacketEvent(
+                            conn.number, "recv", None, len(frame), len(last), ts, last, exc
+                        )
+                        for listener in self._packet_listeners:
+                            listener(self, failed)
                     self.session.receive_error(exc)
                     self._perform()
                     continue
@@ -345,7 +358,8 @@ class Websocket:
             reason = f"closed by birbctl with {ws.protocol.close_sent.code}"
         if code == 1005:  # a close frame without a code
             code = None
-        self._wire(WireEvent(conn.number, "recv", "close", reason, code, ts=time.time()))
+        if self._wire_listeners:
+            self._wire(_close_event(conn, ws, code, reason))
         self.session.connection_closed(code, reason)
         self._perform()
 
@@ -381,12 +395,16 @@ class Websocket:
         if conn is None or conn.ws is None:
             return
         ws = conn.ws
+        if conn.ours is None:
+            conn.ours = (code, reason)
         conn.tasks.append(asyncio.create_task(ws.close(code, reason)))
 
     def _drop(self) -> None:
         conn = self._conn
         if conn is None or conn.ws is None:
             return
+        if conn.ours is None:
+            conn.ours = (None, "dropped by birbctl (no close frame)")
         conn.ws.transport.abort()
 
     def _wire(self, event: WireEvent) -> None:
@@ -404,6 +422,25 @@ class Websocket:
         for task in conn.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+def _close_event(
+    conn: _Connection, ws: ClientConnection, code: int | None, reason: str
+) -> WireEvent:
+    """The capture's close line: the server's close (or a lost connection) is "recv" with
+    its code; ours is "send" with the code we sent (None for a drop), even when the
+    server echoed it, unless the server's close frame came first (then we only echoed)."""
+    protocol = ws.protocol
+    ours = conn.ours
+    server_first = protocol.close_rcvd is not None and (
+        protocol.close_sent is None or protocol.close_rcvd_then_sent is True
+    )
+    if ours is not None and not server_first:
+        sent = protocol.close_sent
+        if sent is not None:
+            ours = (None if sent.code == 1005 else sent.code, sent.reason)
+        return WireEvent(conn.number, "send", "close", ours[1], ours[0], ts=time.time())
+    return WireEvent(conn.number, "recv", "close", reason, code, ts=time.time())
 
 
 def _describe(exc: BaseException) -> str:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from birbctl.codec.depth import MAX_DEPTH
 from birbctl.errors import DecodeError
 
 VERSION = 131
@@ -47,7 +48,7 @@ SMALL_ATOM_UTF8_EXT = 119
 LARGE_BIG_MAX = 1024
 
 # Deepest container nesting the encoders produce; the decoder's default limit is the same.
-MAX_ENCODE_DEPTH = 512
+MAX_ENCODE_DEPTH = MAX_DEPTH  # what every output can write (codec/depth.py)
 
 # Every tag the ETF spec defines, so that errors can name what they reject.
 TAG_NAMES: dict[int, str] = {
@@ -560,7 +561,7 @@ def _check_len(n: int) -> None:
 
 
 def _too_deep() -> ValueError:
-    return ValueError(f"nesting deeper than {MAX_ENCODE_DEPTH}")
+    return ValueError(f"nested deeper than {MAX_ENCODE_DEPTH} levels")
 
 
 def _unencodable(obj: object) -> TypeError:
@@ -593,11 +594,11 @@ def _enc_client(obj: Any, out: bytearray, depth: int) -> None:
     elif obj is False:
         out += _B_FALSE_CLIENT
     elif cls is list or cls is tuple:
+        if depth >= MAX_ENCODE_DEPTH:  # an empty list is a level too
+            raise _too_deep()
         if not obj:
             out += _B_NIL
             return
-        if depth >= MAX_ENCODE_DEPTH:
-            raise _too_deep()
         _check_len(len(obj))
         out += _P_TAG_U32(LIST_EXT, len(obj))
         for v in obj:
@@ -705,6 +706,8 @@ def _enc_server(obj: Any, out: bytearray, depth: int, top: bool = False) -> None
     elif obj is False:
         out += _B_FALSE_SERVER
     elif cls is list or cls is tuple:
+        if depth >= MAX_ENCODE_DEPTH:  # an empty or STRING_EXT list is a level too
+            raise _too_deep()
         n = len(obj)
         if not n:
             out += _B_NIL
@@ -713,8 +716,6 @@ def _enc_server(obj: Any, out: bytearray, depth: int, top: bool = False) -> None
             out += _P_TAG_U16(STRING_EXT, n)
             out += bytes(obj)
             return
-        if depth >= MAX_ENCODE_DEPTH:
-            raise _too_deep()
         _check_len(n)
         out += _P_TAG_U32(LIST_EXT, n)
         for v in obj:

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from birbctl.codec import _etf_py
+from birbctl.codec.depth import MAX_DEPTH, NestingError, is_nesting_message
+from birbctl.errors import DecodeError
 
 __all__ = [
     "HAVE_C_DECODER",
@@ -26,6 +28,7 @@ __all__ = [
     "decode_etf",
     "decode_etf_c",
     "decode_etf_py",
+    "decode_gateway_etf",
     "encode_etf",
 ]
 
@@ -84,6 +87,17 @@ def decode_etf(
     return _raw(data, bigint_as_str, max_depth, max_items, max_size)
 
 
+def decode_gateway_etf(data: bytes | bytearray | memoryview) -> Any:
+    """A gateway message as the live client and `decode` read it: snowflakes as str and
+    nesting capped at MAX_DEPTH (a NestingError, like JSON's), not the codec's 512."""
+    try:
+        return _raw(data, True, MAX_DEPTH, DEFAULT_MAX_ITEMS, DEFAULT_MAX_SIZE)
+    except DecodeError as exc:
+        if is_nesting_message(exc.message):
+            raise NestingError() from None
+        raise
+
+
 def decode_etf_py(
     data: bytes | bytearray | memoryview,
     *,
@@ -123,6 +137,7 @@ def encode_etf(obj: Any, *, style: Literal["client", "server"] = "client") -> by
     "*_id" and in lists under "*_ids"/"roles" that are canonical decimal 64-bit numbers
     become integers, and lists of ints 0..255 become STRING_EXT. Raises TypeError for
     values that have no ETF form and ValueError for ints over 1024 bytes or nesting
-    deeper than 512.
+    deeper than MAX_DEPTH (254: every list and map counts, empty ones too, as in
+    codec/depth.py).
     """
     return _etf_py.encode(obj, style)

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from birbctl.codec.depth import NestingError
 from birbctl.errors import DecodeError
 
 
@@ -13,9 +14,41 @@ def decode_json(data: bytes | bytearray | memoryview | str) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        # orjson reports "... at line L column C (char N)"; N is the byte offset for ASCII
-        # input and close enough otherwise to find the spot.
-        raise DecodeError(f"invalid JSON: {exc.msg}", offset=exc.pos) from None
+        raise json_error(exc, data) from None
+
+
+def json_error(
+    exc: orjson.JSONDecodeError, data: bytes | bytearray | memoryview | str
+) -> DecodeError:
+    """The DecodeError for what orjson refused in `data` (only called on failure).
+
+    orjson reports "... (char N)"; N is the byte offset for ASCII input and close enough
+    otherwise to find the spot. Two cases it gets wrong are fixed here: invalid UTF-8
+    (orjson says char 0 whatever the byte) points at the first bad byte, and its depth
+    limit becomes the one nesting error every path gives.
+    """
+    if exc.msg == "depth limit exceeded":
+        return NestingError()
+    if "UTF-8" in exc.msg:
+        bad = _first_bad_utf8(data)
+        return DecodeError(f"invalid JSON: {exc.msg}", offset=exc.pos if bad is None else bad)
+    return DecodeError(f"invalid JSON: {exc.msg}", offset=exc.pos)
+
+
+def _first_bad_utf8(data: bytes | bytearray | memoryview | str) -> int | None:
+    """Offset of the first byte that is not UTF-8 (for str: the UTF-8 offset of the first
+    lone surrogate, which a JSON text frame can smuggle in as an escape)."""
+    if isinstance(data, str):
+        try:
+            data.encode()
+        except UnicodeEncodeError as exc:
+            return len(data[: exc.start].encode())
+        return None
+    try:
+        bytes(data).decode()
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return None
 
 
 def encode_json(obj: Any) -> bytes:

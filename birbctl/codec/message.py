@@ -26,9 +26,13 @@ def decode_message(
     if not data:
         raise DecodeError("empty message", offset=0)
     if data[0] == ETF_VERSION:
+        if snowflakes_as_str:
+            from birbctl.codec.etf import decode_gateway_etf
+
+            return decode_gateway_etf(data)
         from birbctl.codec.etf import decode_etf
 
-        return decode_etf(data, bigint_as_str=snowflakes_as_str)
+        return decode_etf(data)
     return decode_json(data)
 
 

@@ -11,25 +11,24 @@ from typing import Any
 
 import orjson
 
-from birbctl.codec.json import decode_json
+from birbctl.codec.json import decode_json, json_error
 from birbctl.codec.message import Encoding
 from birbctl.errors import DecodeError
 from birbctl.transport.inflate import DEFAULT_MAX_MESSAGE, Inflater, make_inflater
 
 
 def message_decoder(encoding: Encoding) -> Callable[[bytes], Any]:
-    """bytes -> payload for one encoding; ETF snowflakes become str, as in JSON.
+    """bytes -> payload for one encoding; ETF snowflakes become str, as in JSON, and ETF
+    nesting stops at MAX_DEPTH (JSON's is found by orjson: see codec/depth.py).
 
     Raises DecodeError, or orjson.JSONDecodeError for JSON (converted by the caller:
     a wrapper would cost a call per message).
     """
     if encoding == "json":
         return orjson.loads
-    from functools import partial
+    from birbctl.codec.etf import decode_gateway_etf
 
-    from birbctl.codec.etf import decode_etf
-
-    return partial(decode_etf, bigint_as_str=True)
+    return decode_gateway_etf
 
 
 class PacketReader:
@@ -68,8 +67,10 @@ class PacketReader:
             if message is None:
                 return None
             return self._decode(message)
-        except (DecodeError, orjson.JSONDecodeError) as exc:
-            raise self._located(exc) from None
+        except DecodeError as exc:
+            raise exc.located(frame=self.frames) from None
+        except orjson.JSONDecodeError as exc:
+            raise json_error(exc, message or b"").located(frame=self.frames) from None
 
     def feed_kept(self, frame: bytes | str) -> Any | None:
         """`feed()`, also keeping the inflated message in `last_message` (for views that
@@ -84,10 +85,7 @@ class PacketReader:
                 return None
             self.last_message = message
             return self._decode(message)
-        except (DecodeError, orjson.JSONDecodeError) as exc:
-            raise self._located(exc) from None
-
-    def _located(self, exc: DecodeError | orjson.JSONDecodeError) -> DecodeError:
-        if isinstance(exc, DecodeError):
-            return exc.located(frame=self.frames)
-        return DecodeError(f"invalid JSON: {exc.msg}", offset=exc.pos, frame=self.frames)
+        except DecodeError as exc:
+            raise exc.located(frame=self.frames) from None
+        except orjson.JSONDecodeError as exc:
+            raise json_error(exc, message or b"").located(frame=self.frames) from None

@@ -15,8 +15,9 @@ from rich.console import Console
 from rich.highlighter import JSONHighlighter
 from rich.text import Text
 
-from birbctl.capture.message import Message
+from birbctl.capture.message import ErrorHandler, Message, report
 from birbctl.capture.stats import op_name
+from birbctl.codec.depth import MAX_DEPTH, NestingError, depth_exceeds
 
 BODY_LIMIT = 400
 
@@ -33,13 +34,28 @@ def human_size(n: int) -> str:
     return f"{size:.1f}GB"  # pragma: no cover
 
 
-def _body(payload: Any) -> str:
+def _body(message: Message) -> str:
+    """The compact body; NestingError for a message past MAX_DEPTH, as every output."""
+    payload = message.payload
     d = payload.get("d") if isinstance(payload, dict) else payload
     try:
         text = orjson.dumps(d, option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:
+        if depth_exceeds(payload):
+            raise NestingError(frame=message.frame, offset=message.offset) from None
         text = repr(d)
+    else:
+        # `d` is one level under the payload, and JSON takes 2 bytes a level: only a long
+        # body, or other members that nest, can hide a payload past the limit.
+        if (len(text) >= 2 * (MAX_DEPTH - 1) or _others_nest(payload)) and depth_exceeds(payload):
+            raise NestingError(frame=message.frame, offset=message.offset)
     return text if len(text) <= BODY_LIMIT else text[: BODY_LIMIT - 1] + "…"
+
+
+def _others_nest(payload: Any) -> bool:
+    if type(payload) is not dict:
+        return False
+    return any(type(v) in (dict, list) for k, v in payload.items() if k != "d")
 
 
 def packet_line(message: Message) -> Text:
@@ -51,11 +67,15 @@ def packet_line(message: Message) -> Text:
     op = message.op
     name = op_name(op)
     seq = message.s
-    body = Text(_body(message.payload))
+    body = Text(_body(message))
     _highlight.highlight(body)
+    shard = message.shard
+    # Several shards in one stream (tail --shards N, a capture of them): say whose.
+    where = f"[{shard[0]}] " if shard is not None and shard[1] > 1 else ""
     line = Text.assemble(
         (when, "dim"),
         " ",
+        (where, "cyan"),
         (arrow, arrow_style),
         " ",
         (f"{name:<15}", "bold yellow" if op == 0 else "bold"),
@@ -73,6 +93,13 @@ def packet_line(message: Message) -> Text:
     return line
 
 
-def print_packets(messages: Iterable[Message], console: Console) -> None:
+def print_packets(
+    messages: Iterable[Message], console: Console, *, on_error: ErrorHandler = None
+) -> None:
     for message in messages:
-        console.print(packet_line(message))
+        try:
+            line = packet_line(message)
+        except NestingError as exc:
+            report(on_error, exc)
+            continue
+        console.print(line)

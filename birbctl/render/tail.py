@@ -10,13 +10,12 @@ import os
 import sys
 from typing import Any, BinaryIO
 
-import orjson
-
-from birbctl.capture.emit import record
+from birbctl.capture.emit import dump_line
 from birbctl.capture.filters import PacketFilter
 from birbctl.capture.message import Message
 from birbctl.client.shards import ShardManager
 from birbctl.client.websocket import PacketEvent, Websocket
+from birbctl.codec.depth import NestingError
 from birbctl.protocol.events import Action
 from birbctl.render.lines import describe
 
@@ -40,6 +39,7 @@ class TailView:
         self.out = out or sys.stdout.buffer
         self.err = err or sys.stderr
         self._done = asyncio.Event()
+        self._failed: NestingError | None = None  # a packet too deep to show: exit 3
         self._console: Any = None
         if fmt == "line":
             from birbctl.render.console import make_console
@@ -61,7 +61,10 @@ class TailView:
         stop.set()
 
     def finish(self, manager: ShardManager) -> None:
+        """Raise the error that stopped the output, if one did (one line, exit 3)."""
         del manager
+        if self._failed is not None:
+            raise self._failed
 
     def _state(self, ws: Websocket, action: Action) -> None:
         """State changes go to stderr, so stdout stays packets only (for jq)."""
@@ -74,14 +77,20 @@ class TailView:
     def _packet(self, ws: Websocket, event: PacketEvent) -> None:
         if self._done.is_set():
             return
+        if event.error is not None and self.fmt != "raw":
+            self._fail(ws, event)
+            return
         message = Message(
             event.payload, 0, None, event.wire_size, event.size, event.ts, event.conn,
-            event.dir, "text" if isinstance(event.raw, str) else "binary",
+            event.dir, "text" if isinstance(event.raw, str) else "binary", ws.shard,
         )  # fmt: skip
         if not self.filter.empty and not self.filter.matches(message):
             return
         try:
             self._write(message, event.raw)
+        except NestingError:
+            self._fail(ws, event)
+            return
         except BrokenPipeError:
             # `birbctl tail | head`: the reader left; stop quietly.
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -93,13 +102,16 @@ class TailView:
         if self.count is not None and self.printed >= self.count:
             self._done.set()
 
+    def _fail(self, ws: Websocket, event: PacketEvent) -> None:
+        """A packet nested too deep to print: stop, as `decode` does on such a frame.
+        (`raw` prints the message as it came, so it never gets here.)"""
+        shard = ws.shard[0] if ws.shard is not None else 0
+        self._failed = NestingError(file=f"shard {shard}, conn {event.conn}")
+        self._done.set()
+
     def _write(self, message: Message, raw: bytes | str) -> None:
         if self.fmt == "jsonl":
-            self.out.write(
-                orjson.dumps(
-                    record(message), option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
-                )
-            )
+            self.out.write(dump_line(message))
             self.out.flush()
         elif self.fmt == "raw":
             if isinstance(raw, str):

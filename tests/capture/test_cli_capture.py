@@ -26,7 +26,7 @@ def test_capture_jsonl_shape_and_identical_json_for_both_encodings(tmp_path: Pat
     as_json = jsonl(birbctl("decode", str(record_session(tmp_path / "j.cap", "json"))))
     as_etf = jsonl(birbctl("decode", str(record_session(tmp_path / "e.cap", "etf"))))
     assert as_json == as_etf
-    assert list(as_json[0]) == ["ts", "dir", "op", "t", "s", "d"]
+    assert list(as_json[0]) == ["ts", "dir", "shard", "op", "t", "s", "d"]
     assert as_json[0]["dir"] == "recv" and as_json[0]["op"] == 10 and as_json[0]["ts"] == 100.1
     ready = next(r for r in as_etf if r["t"] == "READY")
     assert ready["d"]["user"]["id"] == "1142733646600614004"  # type: ignore[index]

@@ -143,8 +143,25 @@ def test_encode_rejects_what_etf_cannot_carry() -> None:
     deep: list[Any] = []
     for _ in range(600):
         deep = [deep, 1]
-    with pytest.raises(ValueError, match="nesting deeper than 512"):
+    with pytest.raises(ValueError, match="nested deeper than 254 levels"):
         encode_etf(deep)
+
+
+@pytest.mark.parametrize("style", ["client", "server"])
+def test_encode_depth_limit_counts_every_list_and_map(style: Any) -> None:
+    """MAX_DEPTH levels encode, one more does not, whatever the innermost container is:
+    empty lists (NIL_EXT) and small-int lists (STRING_EXT) count as a level too."""
+
+    def nest(levels: int, inner: Any) -> Any:
+        value = inner
+        for i in range(levels - 1):
+            value = [value] if i % 2 else {"k": value}
+        return value
+
+    for inner in ([], [1, 2], {}):
+        encode_etf(nest(254, inner), style=style)
+        with pytest.raises(ValueError, match="nested deeper than 254 levels"):
+            encode_etf(nest(255, inner), style=style)
     with pytest.raises(ValueError, match="style"):
         encode_etf(1, style="json")  # type: ignore[arg-type]
 
