@@ -18,6 +18,7 @@ the hello timeout). Its overhead is the rest; the soak wants it under 2 s.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
@@ -187,7 +188,7 @@ def identify_spacing_violations(
     found = []
     for bucket, times in by_bucket.items():
         times.sort()
-        for earlier, later in zip(times, times[1:], strict=False):
+        for earlier, later in itertools.pairwise(times):
             if later - earlier < window - 1e-3:
                 found.append((bucket, earlier, later))
     return found

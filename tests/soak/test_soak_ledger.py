@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from soak_ledger import ShardLedger, identify_spacing_violations  # noqa: E402
+from soak_ledger import ShardLedger, identify_spacing_violations
 
 from birbctl.protocol.events import DispatchReceived, Reconnecting, SendPayload, StatusChanged
 from birbctl.protocol.status import GatewayStatus as S
