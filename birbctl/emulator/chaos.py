@@ -151,17 +151,23 @@ class HandshakeSteps:
 @dataclass(frozen=True, slots=True)
 class ChaosConfig:
     """Random faults across all connections: on average one every `mean_interval`
-    seconds (exponential gaps), each a random pick of `faults` and `triggers`."""
+    seconds (exponential gaps), each a random pick of `faults` and `triggers`. A fault
+    drawn for a handshake point waits `window` seconds (default: `mean_interval`) for a
+    connection to reach it, then lapses: handshake faults follow the handshakes that
+    happen, instead of piling up for the next one while every session is READY."""
 
     mean_interval: float
     faults: tuple[Fault, ...]
     triggers: tuple[str, ...] = CHAOS_TRIGGERS
     #: None: a random seed (the run is then not repeatable).
     seed: int | None = None
+    window: float | None = None
 
     def __post_init__(self) -> None:
         if not self.mean_interval > 0:
             raise ConfigError(f"chaos: mean interval must be above 0, got {self.mean_interval!r}")
+        if self.window is not None and not self.window > 0:
+            raise ConfigError(f"chaos: window must be above 0, got {self.window!r}")
         if not self.faults:
             raise ConfigError("chaos: give at least one fault")
         if not self.triggers:
@@ -174,22 +180,28 @@ class ChaosConfig:
             )
 
     def describe(self) -> str:
-        faults = ",".join(f.describe().replace(" ", ":") for f in self.faults)
-        return f"mean={self.mean_interval:g} faults={faults} triggers={','.join(self.triggers)}" + (
-            "" if self.seed is None else f" seed={self.seed}"
-        )
+        faults = ",".join(map(_fault_word, self.faults))
+        words = [f"mean={self.mean_interval:g}"]
+        if self.window is not None:
+            words.append(f"window={self.window:g}")
+        words += [f"faults={faults}", f"triggers={','.join(self.triggers)}"]
+        if self.seed is not None:
+            words.append(f"seed={self.seed}")
+        return " ".join(words)
 
 
 @dataclass(slots=True)
 class Chaos:
-    """The chaos mode's draws. A handshake point has at most one fault waiting for it;
-    a draw for a point that already has one, or for "live" with no READY session, is
-    skipped (and counted in `skipped`)."""
+    """The chaos mode's draws. A handshake point has at most one fault waiting for it,
+    until its window ends. A draw for a point that already has one, a fault whose window
+    ended unused, and a "live" draw with no READY session are counted in `skipped`."""
 
     config: ChaosConfig
     rng: random.Random = field(init=False)
     next_at: float | None = None
-    pending: dict[str, Fault] = field(default_factory=dict)
+    #: trigger -> (fault, when it lapses).
+    pending: dict[str, tuple[Fault, float]] = field(default_factory=dict)
+    drawn: int = 0
     skipped: int = 0
 
     def __post_init__(self) -> None:
@@ -210,25 +222,48 @@ class Chaos:
         while self.next_at <= now and len(out) < _MAX_ARRIVALS:
             out.append((self.rng.choice(self.config.triggers), self.rng.choice(self.config.faults)))
             self.next_at += self._gap()
+        self.drawn += len(out)
         if self.next_at <= now:  # fell far behind (a blocked loop): do not catch up
             self.next_at = now + self._gap()
         return out
 
-    def arm(self, trigger: str, fault: Fault) -> None:
-        if trigger in self.pending:
+    def arm(self, trigger: str, fault: Fault, now: float) -> None:
+        waiting = self.pending.get(trigger)
+        if waiting is not None and now < waiting[1]:
             self.skipped += 1
-        else:
-            self.pending[trigger] = fault
+            return
+        if waiting is not None:
+            self.skipped += 1  # lapsed unused
+        window = self.config.window or self.config.mean_interval
+        self.pending[trigger] = (fault, now + window)
 
-    def take(self, trigger: str) -> Fault | None:
-        return self.pending.pop(trigger, None)
+    def take(self, trigger: str, now: float) -> Fault | None:
+        waiting = self.pending.pop(trigger, None)
+        if waiting is None:
+            return None
+        if now >= waiting[1]:
+            self.skipped += 1
+            return None
+        return waiting[0]
+
+
+def _fault_word(fault: Fault) -> str:
+    """A fault as `--chaos` spells it: `close:4001`, `stall:3`, `drop`."""
+    param = _MAIN_PARAM.get(fault.action)
+    if param is None:
+        return fault.action
+    value = getattr(fault, param)
+    if isinstance(value, bool):
+        return f"{fault.action}:{str(value).lower()}"
+    return f"{fault.action}:{value:g}" if isinstance(value, float) else f"{fault.action}:{value}"
 
 
 def parse_chaos_flag(text: str, *, seed: int | None = None) -> ChaosConfig:
     """`--chaos "mean=5 faults=drop,close:4000,stall:3 triggers=connect,identify seed=1"`.
 
-    `mean` is required; `faults` defaults to drop, close (4000) and reconnect; `triggers`
-    to all of connect, hello, identify, resume and live; `seed` to `--seed`. A fault is an
+    `mean` is required; `window` defaults to `mean`; `faults` to drop, close (4000) and
+    reconnect; `triggers` to all of connect, hello, identify, resume and live; `seed` to
+    `--seed`. A fault is an
     action, with `:value` for its one parameter (close's code, stall's seconds, ack_delay's
     ms, invalid_session's resumable).
     """
@@ -238,17 +273,22 @@ def parse_chaos_flag(text: str, *, seed: int | None = None) -> ChaosConfig:
         key, sep, value = word.partition("=")
         if not sep or not key:
             raise ConfigError(f"{where}: expected key=value words, got {word!r}")
-        if key not in ("mean", "faults", "triggers", "seed"):
-            raise ConfigError(f"{where}: unknown key {key!r} (mean, faults, triggers, seed)")
+        if key not in ("mean", "window", "faults", "triggers", "seed"):
+            raise ConfigError(
+                f"{where}: unknown key {key!r} (mean, window, faults, triggers, seed)"
+            )
         spec[key] = value
     if "mean" not in spec:
         raise ConfigError(f"{where}: needs mean=SECONDS (the average gap between faults)")
-    try:
-        mean = float(spec["mean"])
-    except ValueError:
-        raise ConfigError(
-            f"{where}: mean must be a number of seconds, got {spec['mean']!r}"
-        ) from None
+    numbers: dict[str, float] = {}
+    for key in ("mean", "window"):
+        if key in spec:
+            try:
+                numbers[key] = float(spec[key])
+            except ValueError:
+                raise ConfigError(
+                    f"{where}: {key} must be a number of seconds, got {spec[key]!r}"
+                ) from None
     faults: list[Fault] = []
     for item in spec.get("faults", "drop,close,reconnect").split(","):
         action, colon, value = item.partition(":")
@@ -267,6 +307,6 @@ def parse_chaos_flag(text: str, *, seed: int | None = None) -> ChaosConfig:
         except ValueError:
             raise ConfigError(f"{where}: seed must be an integer, got {spec['seed']!r}") from None
     try:
-        return ChaosConfig(mean, tuple(faults), triggers, seed)
+        return ChaosConfig(numbers["mean"], tuple(faults), triggers, seed, numbers.get("window"))
     except ConfigError as exc:
         raise ConfigError(f"{where}: {str(exc).removeprefix('chaos: ')}") from None

@@ -229,7 +229,8 @@ class GatewayContext:
         """Hand out the chaos draws due by `now`; returns when the next one is due (None
         without chaos). "live" strikes a random READY session now; "hello" a connection
         waiting between HELLO and IDENTIFY/RESUME if there is one; the other points (and
-        "hello" with nobody waiting) wait for the next connection that reaches them."""
+        "hello" with nobody waiting) strike the next connection to reach them within the
+        config's `window`."""
         chaos = self.chaos
         if chaos is None:
             return None
@@ -249,7 +250,7 @@ class GatewayContext:
                 if trigger == "live":
                     chaos.skipped += 1
                     continue
-            chaos.arm(trigger, fault)
+            chaos.arm(trigger, fault, now)
         return chaos.next_at
 
 
@@ -726,7 +727,7 @@ class GatewayConnection:
             if self.closed:
                 return True
         chaos = ctx.chaos
-        if chaos is not None and (fault := chaos.take(trigger)) is not None:
+        if chaos is not None and (fault := chaos.take(trigger, now)) is not None:
             self.inject(fault, now, trigger=trigger, source="chaos", shard=shard)
             answered = answered or fault.action == "invalid_session"
         return answered or self.closed

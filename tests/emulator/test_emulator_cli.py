@@ -80,7 +80,7 @@ def test_serve_chaos_and_handshake_fault_flags_strike() -> None:
 
     args = ["--event-rate", "0", "--seed", "1", "--max-concurrency", "2"]
     args += ["--fault", "on=connect action=close code=4321 times=1"]
-    args += ["--chaos", "mean=0.02 faults=close:4000 triggers=connect"]
+    args += ["--chaos", "mean=0.02 window=5 faults=close:4000 triggers=connect"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "birbctl", "serve", *args],
         stdout=subprocess.PIPE,
@@ -98,11 +98,11 @@ def test_serve_chaos_and_handshake_fault_flags_strike() -> None:
     try:
         assert proc.stdout is not None
         lines = [proc.stdout.readline() for _ in range(5)]
-        assert lines[4].startswith("chaos    mean=0.02 faults=close:code=4000"), lines
+        assert lines[4].startswith("chaos    mean=0.02 window=5 faults=close:4000"), lines
         url = re.search(r"gateway\s+(\S+)", "".join(lines))
         assert url, lines
         assert asyncio.run(first_close(url.group(1))) == 4321  # the step goes first
-        time.sleep(0.3)  # a chaos draw every 20 ms on average: one is waiting by now
+        time.sleep(0.3)  # a draw every 20 ms on average, waiting 5 s: one is there by now
         assert asyncio.run(first_close(url.group(1))) == 4000
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=10)

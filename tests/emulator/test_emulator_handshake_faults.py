@@ -66,18 +66,23 @@ def test_on_step_errors_say_what_is_wrong(text: str, message: str) -> None:
 
 
 def test_chaos_flag() -> None:
-    config = parse_chaos_flag("mean=2 faults=drop,close:4001,stall:3 triggers=connect,live", seed=9)
+    config = parse_chaos_flag(
+        "mean=2 window=4 faults=drop,close:4001,stall:3 triggers=connect,live", seed=9
+    )
     assert config == ChaosConfig(
         2.0,
         (Fault("drop"), Fault("close", code=4001), Fault("stall", seconds=3)),
         ("connect", "live"),
         9,
+        4.0,
     )
     assert parse_chaos_flag("mean=1 seed=4").seed == 4
     assert len(parse_chaos_flag("mean=1").triggers) == 5
-    assert config.describe() == (
-        "mean=2 faults=drop,close:code=4001,stall:seconds=3 triggers=connect,live seed=9"
+    described = config.describe()
+    assert (
+        described == "mean=2 window=4 faults=drop,close:4001,stall:3 triggers=connect,live seed=9"
     )
+    assert parse_chaos_flag(described) == config  # what the banner prints reads back
 
 
 @pytest.mark.parametrize(
@@ -85,6 +90,8 @@ def test_chaos_flag() -> None:
     [
         ("faults=drop", "needs mean=SECONDS"),
         ("mean=0", "mean interval must be above 0"),
+        ("mean=1 window=0", "window must be above 0"),
+        ("mean=1 window=x", "window must be a number"),
         ("mean=x", "mean must be a number"),
         ("mean=1 faults=explode", "action must be one of"),
         ("mean=1 faults=drop:3", "nothing goes after the colon"),
@@ -108,6 +115,21 @@ def test_chaos_draws_are_seeded_and_bounded() -> None:
     assert 60 <= len(draws) <= 100  # mean 0.5 s over 50 s; at most 100 per call
     assert one.next_at is not None and one.next_at > 50.0
     assert {t for t, _ in draws} == set(config.triggers)
+    assert one.drawn == len(draws)
+
+
+def test_chaos_fault_waits_for_its_point_only_its_window() -> None:
+    chaos = Chaos(ChaosConfig(1.0, (Fault("drop"),), ("connect",), window=2.0))
+    chaos.arm("connect", Fault("drop"), 10.0)
+    chaos.arm("connect", Fault("reconnect"), 11.0)  # one waits already: skipped
+    assert chaos.take("connect", 11.5) == Fault("drop")
+    assert chaos.take("connect", 11.6) is None
+    chaos.arm("connect", Fault("drop"), 20.0)
+    assert chaos.take("connect", 22.0) is None  # lapsed unused
+    assert chaos.skipped == 2
+    default = Chaos(ChaosConfig(0.5, (Fault("drop"),), ("connect",)))
+    default.arm("connect", Fault("drop"), 0.0)
+    assert default.take("connect", 0.6) is None  # the window defaults to the mean
 
 
 # --- a raw client sees each handshake point's fault -------------------------------------
@@ -415,7 +437,7 @@ async def test_chaos_hello_strikes_a_client_holding_its_identify() -> None:
 
 
 async def test_chaos_identify_and_resume_wait_for_their_point() -> None:
-    chaos = ChaosConfig(0.01, (Fault("drop"),), ("identify", "resume"), seed=4)
+    chaos = ChaosConfig(0.01, (Fault("drop"),), ("identify", "resume"), seed=4, window=10.0)
     async with running(guilds=1, chaos=chaos) as server:
         await asyncio.sleep(0.2)  # both points armed by now; nothing struck yet
         assert not server.injected_faults
