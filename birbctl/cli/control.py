@@ -10,11 +10,16 @@ import typer
 SessionOpt = Annotated[
     str | None, typer.Option("--session", help="PID of the session (see `birbctl status`).")
 ]
-ShardTarget = Annotated[int | None, typer.Option("--shard", help="Only this shard id.")]
+ShardTarget = Annotated[int | None, typer.Option("--shard", help="Only this shard id.", min=0)]
+AllOpt = Annotated[
+    bool,
+    typer.Option("--all", help="Act on every running session (needed when more than one runs)."),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON instead of a table.")]
 
 
 def _ask(session: str | None, request: dict[str, Any]) -> list[dict[str, Any]]:
+    """A read-only request: `--session PID`, else every running session."""
     import asyncio
 
     from birbctl.client.control import ask_all
@@ -22,9 +27,17 @@ def _ask(session: str | None, request: dict[str, Any]) -> list[dict[str, Any]]:
     return asyncio.run(ask_all(session, request))
 
 
-def _report(answers: list[dict[str, Any]]) -> None:
-    from birbctl.client.control import ControlError
+def _act(session: str | None, every: bool, request: dict[str, Any]) -> None:
+    """A request that changes a session: one session, named or the only one running,
+    or all of them with --all; then one line per session, or one error line."""
+    import asyncio
 
+    from birbctl.client.control import ControlError, ask_all
+    from birbctl.errors import ConfigError
+
+    if session is not None and every:
+        raise ConfigError("--session and --all do not go together")
+    answers = asyncio.run(ask_all(session, request, every=every))
     failed = [a for a in answers if not a.get("ok")]
     for answer in answers:
         if answer.get("ok"):
@@ -85,24 +98,30 @@ def reconnect(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Identify afresh instead of resuming.")
     ] = False,
+    every: AllOpt = False,
 ) -> None:
     """Close the connection (4000-range code) and resume, or identify afresh."""
-    _report(_ask(session, {"cmd": "reconnect", "fresh": fresh, "shard": shard}))
+    _act(session, every, {"cmd": "reconnect", "fresh": fresh, "shard": shard})
 
 
-def terminate(session: SessionOpt = None, shard: ShardTarget = None) -> None:
+def terminate(session: SessionOpt = None, shard: ShardTarget = None, every: AllOpt = False) -> None:
     """Drop the TCP connection without a close frame; the session then resumes."""
-    _report(_ask(session, {"cmd": "terminate", "shard": shard}))
+    _act(session, every, {"cmd": "terminate", "shard": shard})
 
 
 def close(
     code: Annotated[int, typer.Option("--code", help="Close code: 1000, 1001 or 3000-4999.")],
     session: SessionOpt = None,
     shard: ShardTarget = None,
+    every: AllOpt = False,
 ) -> None:
     """Close with a code: 1000/1001 end the session; 3000-4999 close the connection with
     that code and the session resumes."""
-    _report(_ask(session, {"cmd": "close", "code": code, "shard": shard}))
+    from birbctl.errors import ConfigError
+
+    if not (code in (1000, 1001) or 3000 <= code <= 4999):
+        raise ConfigError(f"--code {code}: use 1000, 1001 or 3000-4999")
+    _act(session, every, {"cmd": "close", "code": code, "shard": shard})
 
 
 def register(app: typer.Typer) -> None:

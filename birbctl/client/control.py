@@ -22,7 +22,20 @@ from typing import Any
 
 from birbctl.errors import BirbError, ConfigError
 
-MAX_REQUEST = 64 * 1024
+#: Bytes of one request line. A real one is under 100; the bound keeps a stray writer
+#: from growing the server's memory.
+MAX_REQUEST = 4096
+#: Nesting of arrays and objects a request may have: a request is one flat object, so
+#: anything deeper is refused before it is parsed (the parser recurses).
+MAX_REQUEST_DEPTH = 4
+#: Digits a number may have: shard ids and close codes are short; Python's int parser
+#: refuses past 4300 digits in its own words.
+MAX_DIGITS = 20
+#: Seconds a client has to send its request line.
+REQUEST_TIMEOUT = 5.0
+#: The commands the server answers, and the fields each request may carry.
+COMMANDS = ("status", "ping", "reconnect", "terminate", "close")
+FIELDS = ("cmd", "shard", "fresh", "code")
 
 
 class ControlError(BirbError):
@@ -94,32 +107,174 @@ class ControlServer:
         await self.stop()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One request, one answer, whatever arrives: every bad request gets an error in
+        words, and nothing a client sends can raise out of here (the event loop would
+        print the traceback over the user's dashboard)."""
         try:
-            async with asyncio.timeout(10):
-                line = await reader.readline()
-                try:
-                    request = json.loads(line)
-                    if not isinstance(request, dict):
-                        raise ValueError("not an object")
-                    answer = self.handler(request)
-                    if isinstance(answer, Awaitable):
-                        answer = await answer
-                    response: dict[str, Any] = {"ok": True, **answer}
-                except BirbError as exc:
-                    response = {"ok": False, "error": str(exc)}
-                except ValueError as exc:
-                    response = {"ok": False, "error": f"bad request: {exc}"}
-                response.setdefault("pid", os.getpid())
-                response.setdefault("command", self.command)
-                response.setdefault("started", self.started)
-                writer.write(json.dumps(response).encode() + b"\n")
+            try:
+                line = await _read_request(reader)
+                if line is None:
+                    return  # connected and left without a byte: nothing to answer
+                response = await self._answer(line)
+            except BadRequest as exc:
+                response = {"ok": False, "error": f"bad request: {exc}"}
+            response.setdefault("pid", os.getpid())
+            response.setdefault("command", self.command)
+            response.setdefault("started", self.started)
+            writer.write(json.dumps(response).encode() + b"\n")
+            async with asyncio.timeout(REQUEST_TIMEOUT):
                 await writer.drain()
-        except (TimeoutError, ConnectionError, asyncio.LimitOverrunError, ValueError):
-            pass
+                if not reader.at_eof():
+                    # The peer may still be writing (an over-long request): take the rest
+                    # so closing does not reset the connection before it reads the answer.
+                    writer.write_eof()
+                    for _ in range(256):
+                        if not await reader.read(64 * 1024):
+                            break
+        except (TimeoutError, OSError, RuntimeError):
+            pass  # the client went away, or never finished: it cannot read an answer
+        except Exception as exc:  # a bug in the handler: answer it, never print it
+            with contextlib.suppress(Exception):
+                problem = {"ok": False, "error": f"internal error: {type(exc).__name__}"}
+                writer.write(json.dumps(problem).encode() + b"\n")
         finally:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    async def _answer(self, line: bytes) -> dict[str, Any]:
+        request = parse_request(line)
+        try:
+            answer = self.handler(request)
+            if isinstance(answer, Awaitable):
+                answer = await answer
+        except BirbError as exc:
+            return {"ok": False, "error": str(exc)}
+        return {"ok": True, **answer}
+
+
+class BadRequest(Exception):
+    """A request line that is not one of ours; its text is what the client prints."""
+
+
+async def _read_request(reader: asyncio.StreamReader) -> bytes | None:
+    """The request line, without its newline; None if the client sent nothing at all.
+    Raises BadRequest for one that is too long, unfinished or late."""
+    buf = bytearray()
+    try:
+        async with asyncio.timeout(REQUEST_TIMEOUT):
+            while (end := buf.find(b"\n")) < 0:
+                if len(buf) > MAX_REQUEST:
+                    break
+                chunk = await reader.read(MAX_REQUEST + 1 - len(buf))
+                if not chunk:
+                    if not buf:
+                        return None
+                    raise BadRequest("the connection ended before the request's newline")
+                buf += chunk
+    except TimeoutError:
+        raise BadRequest(f"no whole request line within {REQUEST_TIMEOUT:g} s") from None
+    if end < 0 or end > MAX_REQUEST:
+        raise BadRequest(f"longer than {MAX_REQUEST} bytes")
+    return bytes(buf[:end])
+
+
+def parse_request(line: bytes) -> dict[str, Any]:
+    """A request line as a checked dict: {"cmd": one of COMMANDS, "shard": id or None,
+    "fresh": bool, "code": int}. Every refusal is a BadRequest in our words."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"not UTF-8 text (byte {exc.start})") from None
+    depth = _nesting(text)
+    if depth > MAX_REQUEST_DEPTH:
+        raise BadRequest(f"nested deeper than {MAX_REQUEST_DEPTH} levels")
+    try:
+        request = json.loads(text, parse_int=_short_int, parse_constant=_no_constant)
+    except BadRequest:
+        raise
+    except json.JSONDecodeError as exc:
+        at = len(text[: exc.pos].encode())
+        raise BadRequest(f"not JSON (byte {at})") from None
+    except (ValueError, RecursionError):
+        raise BadRequest("not JSON") from None
+    if not isinstance(request, dict):
+        raise BadRequest(f"expected a JSON object, got {_kind(request)}")
+    unknown = [key for key in request if key not in FIELDS]
+    if unknown:
+        raise BadRequest(f"unknown field {_shown(unknown[0])} (fields: {', '.join(FIELDS)})")
+    cmd = request.get("cmd")
+    if not isinstance(cmd, str):
+        raise BadRequest(f"cmd must be a command name, got {_kind(cmd)}")
+    if cmd not in COMMANDS:
+        raise BadRequest(f"unknown command {_shown(cmd)} (commands: {', '.join(COMMANDS)})")
+    shard = request.get("shard")
+    if shard is not None and (not _is_int(shard) or not 0 <= shard < 2**32):
+        raise BadRequest(f"shard must be a shard id: a whole number, 0 to {2**32 - 1}")
+    fresh = request.get("fresh", False)
+    if not isinstance(fresh, bool):
+        raise BadRequest(f"fresh must be true or false, got {_kind(fresh)}")
+    code = request.get("code", 1000)
+    if not _is_int(code):
+        raise BadRequest(f"code must be a whole number, got {_kind(code)}")
+    return {"cmd": cmd, "shard": shard, "fresh": fresh, "code": code}
+
+
+def _nesting(text: str) -> int:
+    """How deep arrays and objects nest in `text`, brackets inside strings not counted:
+    a loop over the text, so any depth is measured without recursing."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _short_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_DIGITS:
+        raise BadRequest(f"a number longer than {MAX_DIGITS} digits")
+    return int(digits)
+
+
+def _no_constant(name: str) -> Any:
+    raise BadRequest(f"{name} is not a JSON number")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _kind(value: Any) -> str:
+    """A JSON value's type, as the JSON spec names it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _shown(text: str, limit: int = 32) -> str:
+    """A client's string quoted for an error line: short, escapes visible."""
+    return json.dumps(text if len(text) <= limit else text[:limit] + "...")
 
 
 def running_sessions(directory: Path | None = None) -> list[Path]:
@@ -152,19 +307,32 @@ def _alive(pid: int) -> bool:
 
 
 async def query(path: Path, request: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:
+    """Send one request to one session's socket; its answer, or a ControlError."""
+    pid = path.stem
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_unix_connection(str(path), limit=16 * 1024 * 1024)
-            writer.write(json.dumps(request).encode() + b"\n")
-            await writer.drain()
-            line = await reader.readline()
-            writer.close()
-    except (OSError, TimeoutError) as exc:
-        raise ControlError(f"session {path.stem} did not answer: {exc or 'timeout'}") from None
+            reader, writer = await asyncio.open_unix_connection(str(path), limit=1024 * 1024)
+            try:
+                writer.write(json.dumps(request).encode() + b"\n")
+                await writer.drain()
+                line = await reader.readline()
+            finally:
+                writer.close()
+    except TimeoutError:
+        raise ControlError(f"session {pid} did not answer within {timeout:g} s") from None
+    except OSError as exc:
+        why = (exc.strerror or str(exc) or type(exc).__name__).lower()
+        raise ControlError(f"session {pid} did not answer: {why}") from None
+    except ValueError:  # an answer line past the reader's limit
+        raise ControlError(f"session {pid} sent an answer too long to read") from None
     try:
-        answer: dict[str, Any] = json.loads(line)
+        answer = json.loads(line)
     except ValueError:
-        raise ControlError(f"session {path.stem} sent a bad answer") from None
+        answer = None
+    if not isinstance(answer, dict):
+        raise ControlError(f"session {pid} sent a bad answer")
+    if not answer.get("ok"):
+        answer["error"] = " ".join(str(answer.get("error") or "refused").split())
     return answer
 
 
@@ -181,9 +349,29 @@ def pick_sessions(session: str | None, directory: Path | None = None) -> list[Pa
 
 
 async def ask_all(
-    session: str | None, request: dict[str, Any], directory: Path | None = None
+    session: str | None,
+    request: dict[str, Any],
+    directory: Path | None = None,
+    *,
+    every: bool = True,
 ) -> list[dict[str, Any]]:
+    """Ask the sessions `--session` picks, else all of them. With `every` False (a
+    command that changes something, without --all) several running sessions are a
+    usage error that names them: acting on all by default reaches sessions started
+    elsewhere, for other work."""
     paths = pick_sessions(session, directory)
+    if session is None and not every and len(paths) > 1:
+        statuses = await _gather(paths, {"cmd": "status"})
+        pairs = zip(paths, statuses, strict=True)
+        listed = "; ".join(_describe_session(path, answer) for path, answer in pairs)
+        raise ConfigError(
+            f"{len(paths)} birbctl sessions are running ({listed}): pick one with "
+            "--session PID, or pass --all to act on every one"
+        )
+    return await _gather(paths, request)
+
+
+async def _gather(paths: list[Path], request: dict[str, Any]) -> list[dict[str, Any]]:
     answers = await asyncio.gather(*(query(p, request) for p in paths), return_exceptions=True)
     results: list[dict[str, Any]] = []
     for path, answer in zip(paths, answers, strict=True):
@@ -194,14 +382,34 @@ async def ask_all(
     return results
 
 
+def _describe_session(path: Path, answer: dict[str, Any]) -> str:
+    """`PID 1234 connect, shards 0/2 1/2, started 10:31:02` for the refusal's list."""
+    if not answer.get("ok"):
+        return f"PID {path.stem} (no answer)"
+    shards = answer.get("shards")
+    ids = [
+        "/".join(str(part) for part in shard.get("shard", ()))
+        for shard in (shards if isinstance(shards, list) else [])
+        if isinstance(shard, dict)
+    ]
+    started = answer.get("started")
+    when = "?"
+    if isinstance(started, int | float) and 0 < started < 1e11:
+        moment = time.localtime(started)
+        today = time.localtime().tm_yday == moment.tm_yday
+        when = time.strftime("%H:%M:%S" if today else "%Y-%m-%d %H:%M", moment)
+    return (
+        f"PID {path.stem} {answer.get('command', '?')}, shards {' '.join(ids) or '-'}, "
+        f"started {when}"
+    )
+
+
 def manager_handler(manager: Any) -> Handler:
-    """Answers control requests for a ShardManager."""
+    """Answers checked control requests (see parse_request) for a ShardManager."""
 
     def handle(request: dict[str, Any]) -> dict[str, Any]:
-        cmd = request.get("cmd")
+        cmd = request["cmd"]
         shard = request.get("shard")
-        if shard is not None and not isinstance(shard, int):
-            raise ConfigError("shard must be a number")
         if cmd == "status":
             return {"shards": manager.snapshots()}
         if cmd == "ping":
@@ -214,8 +422,8 @@ def manager_handler(manager: Any) -> Handler:
             return {"done": "terminate"}
         if cmd == "close":
             code = request.get("code", 1000)
-            if not isinstance(code, int) or not (code in (1000, 1001) or 3000 <= code <= 4999):
-                raise ConfigError("close code must be 1000, 1001 or 3000-4999")
+            if not (code in (1000, 1001) or 3000 <= code <= 4999):
+                raise ConfigError(f"close code {code}: use 1000, 1001 or 3000-4999")
             manager.close(code, "closed with birbctl close", shard=shard)
             return {"done": f"close {code}"}
         raise ConfigError(f"unknown command {cmd!r}")

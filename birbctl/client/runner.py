@@ -87,7 +87,7 @@ async def run_connect(options: ConnectOptions, view: View) -> int:
     """Run until the shards end, --duration passes, the view stops or a signal comes;
     returns the exit code: 0, or 128 + the signal's number (130 SIGINT, 143 SIGTERM).
     A fatal close raises GatewayClosed (exit 4); shards that never reached READY by
-    the end of --duration (or by their own end) raise NeverReady (exit 1)."""
+    the end of --duration raise NeverReady (exit 1)."""
     token = options.token or load_token(options.token_file)
     url, ids, count, max_concurrency = await plan_shards(options, token)
     manager = ShardManager(
@@ -129,11 +129,15 @@ async def run_connect(options: ConnectOptions, view: View) -> int:
             try:
                 await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
                 ran_for = time.monotonic() - started
-                # Only a run that was meant to go on (until --duration, or until its
-                # shards ended) owes a READY; a signal or the view (tail --count, q)
-                # stopping it early does not.
-                owed_ready = signalled is None and (
-                    run.done() or (timer is not None and timer.done() and not stop.is_set())
+                # Only a run that was meant to go on until --duration owes a READY; a
+                # signal, the view (tail --count, q) or a `birbctl close` ending it early
+                # does not.
+                owed_ready = (
+                    signalled is None
+                    and timer is not None
+                    and timer.done()
+                    and not run.done()
+                    and not stop.is_set()
                 )
                 if not run.done():
                     manager.close(1000, "birbctl is stopping")
