@@ -396,7 +396,8 @@ def _describe_session(path: Path, answer: dict[str, Any]) -> str:
     when = "?"
     if isinstance(started, int | float) and 0 < started < 1e11:
         moment = time.localtime(started)
-        today = time.localtime().tm_yday == moment.tm_yday
+        now = time.localtime()
+        today = (now.tm_year, now.tm_yday) == (moment.tm_year, moment.tm_yday)
         when = time.strftime("%H:%M:%S" if today else "%Y-%m-%d %H:%M", moment)
     return (
         f"PID {path.stem} {answer.get('command', '?')}, shards {' '.join(ids) or '-'}, "
