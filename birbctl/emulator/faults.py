@@ -7,6 +7,7 @@ the same names and say the same thing when one is wrong.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -108,10 +109,10 @@ def _as_number(name: str, value: Any, kind: type[int] | type[float]) -> Any:
         raise ConfigError(f"{name} must be a number, got {value!r}")
     try:
         number = kind(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         raise ConfigError(f"{name} must be a number, got {value!r}") from None
-    if number != number:
-        raise ConfigError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(number):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
     if number < 0:
         raise ConfigError(f"{name} must not be negative, got {value!r}")
     return number

@@ -693,9 +693,11 @@ class GatewayConnection:
         guild_ids = d.get("guild_id")
         ids = guild_ids if isinstance(guild_ids, list) else [guild_ids]
         for raw in ids:
-            if not isinstance(raw, str | int) or not str(raw).isdigit():
+            text = str(raw) if isinstance(raw, str | int) else ""
+            # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+            if not (text.isascii() and text.isdigit() and len(text) <= 20):
                 continue
-            guild = self.ctx.world.by_id.get(int(raw))
+            guild = self.ctx.world.by_id.get(int(text))
             if guild is None:
                 continue
             chunk: dict[str, Any] = {

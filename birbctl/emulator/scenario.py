@@ -26,6 +26,8 @@ def parse_scenario(text: str, *, source: str = "scenario") -> tuple[FaultStep, .
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses per nested array or table
+        raise ConfigError(f"{source}: not valid TOML: nested too deeply") from None
     unknown = set(data) - {"step", "description", "name"}
     if unknown:
         raise ConfigError(f"{source}: unknown top-level key(s) {', '.join(sorted(unknown))}")
