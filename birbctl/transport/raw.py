@@ -120,8 +120,18 @@ def raw_messages(
 
         decode = decode_message
     assembler = _Assembler(decode, zstd=compress == "zstd-stream", max_size=max_size)
-    for start, end, piece in inflate_pieces(data, compress, max_size=max_size):
+    pieces = inflate_pieces(data, compress, max_size=max_size)
+    while True:
+        try:
+            start, end, piece = next(pieces)
+        except StopIteration:
+            break
+        except InflateError:
+            # The stream breaks here: first the messages that ended before it.
+            yield from assembler.flush()
+            raise
         yield from assembler.add(start, end, piece)
+    yield from assembler.flush()
     yield from assembler.finish()
 
 
@@ -146,8 +156,6 @@ class _Assembler:
         self._start = 0  # file offset of the pending bytes
         self._failed_at = 0  # pending size at the last failed try (0: none yet)
         self._error: DecodeError | None = None  # the first failure of the pending bytes
-        #: Inflated bytes handed to the decoder, for tests that check the cost is linear.
-        self.decoded_bytes = 0
 
     def add(self, start: int, end: int, piece: bytes) -> Iterator[RawMessage]:
         if not self._parts:
@@ -167,10 +175,13 @@ class _Assembler:
         if self._size > self._max:
             self._over_cap()
 
+    def flush(self) -> Iterator[RawMessage]:
+        """Try the pending bytes now, whatever the spacing of tries."""
+        if self._parts:
+            yield from self._try()
+
     def finish(self) -> Iterator[RawMessage]:
-        if not self._parts:
-            return
-        yield from self._try()
+        """The bytes left after the last flush, with the first error they gave."""
         if self._parts:
             data = self._parts[0]
             error = self._error or DecodeError("undecodable message", offset=0)
@@ -190,12 +201,12 @@ class _Assembler:
         failure: DecodeError | None = None
         while True:
             try:
-                payload = self._run(view[pos:] if pos else joined)
+                payload = self._decode(view[pos:] if pos else joined)
             except DecodeError as exc:
                 cut = None
                 for candidate in self._cuts_at(view, pos, index, exc):
                     try:
-                        payload = self._run(view[pos:candidate])
+                        payload = self._decode(view[pos:candidate])
                     except DecodeError:
                         continue
                     cut = candidate
@@ -226,10 +237,6 @@ class _Assembler:
             # Without traceback and context: they hold the decoder's view of the bytes.
             failure.__traceback__ = failure.__context__ = None
             self._error = failure
-
-    def _run(self, data: bytes | memoryview) -> Any:
-        self.decoded_bytes += len(data)
-        return self._decode(data)
 
     def _cuts_at(self, view: memoryview, pos: int, index: int, exc: DecodeError) -> list[int]:
         """Cuts where a message may end, from the error's offset: a message followed by

@@ -21,6 +21,7 @@ import birbctl.capture.sources as sources
 import birbctl.codec.message as codec_message
 from birbctl.capture.sources import iter_messages
 from birbctl.codec.etf import encode_etf
+from birbctl.errors import InflateError
 from birbctl.transport import inflate
 from birbctl.transport.inflate import ZlibStreamInflater, ZstdStreamInflater
 from birbctl.transport.raw import ZSTD_FULL_BLOCK, inflate_pieces, raw_messages
@@ -138,6 +139,19 @@ def test_message_ending_on_a_full_zstd_block_is_found(kind: str, frame_per_messa
     assert all(m.error is None for m in out)
     assert out[0].start == 0 and out[-1].end == len(data)
     assert all(a.end == b.start for a, b in itertools.pairwise(out))
+
+
+def test_messages_before_a_broken_tail_come_out_first() -> None:
+    """A message on full blocks waits for a later try; a stream that breaks right after
+    it still yields it before the InflateError."""
+    first = exact_blocks(2, "json")
+    frames = zstd_stream([small(1), first, small(3)])
+    data = frames[0] + frames[1] + frames[2][:-3]
+    seen = []
+    with pytest.raises(InflateError, match="stream ends inside a message"):
+        for found in raw_messages(data, "zstd-stream", max_size=64 << 20):
+            seen.append(found.data)
+    assert seen == [small(1), first]
 
 
 class _CountingModule:
