@@ -87,7 +87,10 @@ def _is_websocket(entry: dict[str, Any]) -> bool:
 def _query(entry: dict[str, Any]) -> tuple[str, str | None]:
     request = entry.get("request")
     url = request.get("url") if isinstance(request, dict) else None
-    query = parse_qs(urlsplit(url).query) if isinstance(url, str) else {}
+    try:
+        query = parse_qs(urlsplit(url).query) if isinstance(url, str) else {}
+    except ValueError:  # urlsplit refuses some hosts, e.g. "wss://[" (a bad IPv6 literal)
+        raise DecodeError(f"websocket URL {url!r} is not a valid URL") from None
     encoding = query.get("encoding", ["json"])[-1]
     compress = query.get("compress", [None])[-1]
     if encoding not in ("json", "etf"):

@@ -141,7 +141,10 @@ def parse_connect_query(path: str) -> ConnectParams:
     answered with 4012 after the upgrade, as the gateway does. An unknown `compress`
     cannot be negotiated, so it is refused with HTTP 400.
     """
-    query = parse_qs(urlsplit(path).query)
+    try:
+        query = parse_qs(urlsplit(path).query)
+    except ValueError:  # e.g. "//[": urlsplit takes it for a bad IPv6 host
+        raise BadQuery(f"request path {path[:80]!r} is not a valid URL path") from None
 
     def one(name: str) -> str | None:
         values = query.get(name)

@@ -175,3 +175,11 @@ async def test_sessions_do_not_leak_between_connections() -> None:
         async with asyncio.timeout(1):
             while len(server.ctx.store):  # both closed with 1000: sessions end
                 await asyncio.sleep(0.01)
+
+
+def test_a_request_path_urlsplit_refuses_is_a_bad_query() -> None:
+    """ "//[" reads as a bad IPv6 host to urlsplit: HTTP 400, never a ValueError."""
+    from birbctl.emulator.gateway import BadQuery, parse_connect_query
+
+    with pytest.raises(BadQuery, match="not a valid URL path"):
+        parse_connect_query("//[?v=10&encoding=json")

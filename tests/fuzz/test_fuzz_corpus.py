@@ -11,20 +11,9 @@ import pytest
 from fuzzkit import CORPUS
 from fuzztargets import RUNNERS
 
-_OUTPUT_DEPTH = "known defect: orjson 'Recursion limit reached' writing deep nesting out"
-#: corpus path (relative to corpus/) -> why it still fails. Known defects only.
-KNOWN: dict[str, str] = {
-    "decode/json-depth-255.bin": _OUTPUT_DEPTH,
-    "jsonl/array-depth-255.bin": _OUTPUT_DEPTH,
-    "decode/etf-list-depth-254.bin": _OUTPUT_DEPTH,
-    "decode/zstd-quadratic-24mib-zeros.bin": (
-        "known defect: zstd inflation quadratic in message size (raw zstd-stream file, "
-        "one 24 MiB message: over the 2 s budget)"
-    ),
-    "control/array-depth-1100.bin": "known defect: control socket RecursionError on deep nesting",
-    "control_text/not-json.bin": "known defect: control socket shows Python's error texts",
-    "control_text/invalid-utf8.bin": "known defect: control socket shows Python's error texts",
-}
+#: corpus path (relative to corpus/) -> why it still fails: open defects only (none now;
+#: every case found so far is fixed and replays as a regression test).
+KNOWN: dict[str, str] = {}
 
 
 def _cases() -> list[Any]:

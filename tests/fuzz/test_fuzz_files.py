@@ -155,12 +155,6 @@ def test_sniffed_files(data: bytes) -> None:
 
 # --- nesting depth, end to end --------------------------------------------------------------
 
-#: Known defect: decode parses these depths, then orjson refuses to write them out
-#: (its serializer stops at 254 levels) with a TypeError, not a clean error.
-KNOWN_JSON_OUTPUT_BAND = range(255, 1025)
-KNOWN_ETF_OUTPUT_BAND = range(254, 513)
-_WHY = "known defect: orjson 'Recursion limit reached' on output of deep nesting"
-
 
 def _json_nested(depth: int) -> bytes:
     return b"[" * depth + b"]" * depth
@@ -183,24 +177,11 @@ def _sweep(make: object, depths: range, fmt: str) -> list[tuple[int, str]]:
 
 
 @pytest.mark.parametrize("fmt", ["json", "jsonl"])
-def test_json_every_depth_outside_the_known_band(fmt: str) -> None:
-    depths = [d for d in range(1, 1041) if d not in KNOWN_JSON_OUTPUT_BAND]
-    assert _sweep(_json_nested, depths, fmt) == []  # type: ignore[arg-type]
+def test_json_every_depth(fmt: str) -> None:
+    """Every depth from 1 to past orjson's parse limit (1024): decoded, or a clean error."""
+    assert _sweep(_json_nested, range(1, 1041), fmt) == []  # type: ignore[arg-type]
 
 
-def test_etf_every_depth_outside_the_known_band() -> None:
-    depths = [d for d in range(1, 521) if d not in KNOWN_ETF_OUTPUT_BAND]
-    assert _sweep(_etf_nested, depths, "etf") == []  # type: ignore[arg-type]
-
-
-@pytest.mark.xfail(strict=False, reason=_WHY)
-@pytest.mark.parametrize("fmt", ["json", "jsonl"])
-def test_json_every_depth_in_the_known_band(fmt: str) -> None:
-    failed = _sweep(_json_nested, KNOWN_JSON_OUTPUT_BAND[::7], fmt)
-    assert failed == [], f"{len(failed)} depths fail, first {failed[0]}"
-
-
-@pytest.mark.xfail(strict=False, reason=_WHY)
-def test_etf_every_depth_in_the_known_band() -> None:
-    failed = _sweep(_etf_nested, KNOWN_ETF_OUTPUT_BAND, "etf")
-    assert failed == [], f"{len(failed)} depths fail, first {failed[0]}"
+def test_etf_every_depth() -> None:
+    """Every depth from 1 to past the ETF decoder's limit (512)."""
+    assert _sweep(_etf_nested, range(1, 521), "etf") == []  # type: ignore[arg-type]
