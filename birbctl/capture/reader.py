@@ -63,6 +63,9 @@ def _events(
     last_tail = b""  # what follows `"t":<ts>` in last_conn's received binary frames
     tail_len = 0
     inflate, decode = last.inflate, last.decode
+    shard = last.shard
+    # What the last decode was fed: named by the errors of a message that is not JSON.
+    message: bytes | None = b""
     for lines, complete in batches:
         for line in lines:
             number += 1
@@ -80,7 +83,6 @@ def _events(
                     except ValueError:
                         cut = -1
                 if cut > 0:
-                    message: bytes | None = b""
                     try:
                         message = inflate(frame)
                         if message is None:
@@ -98,7 +100,7 @@ def _events(
                         last.pending_wire = 0
                     yield Message(
                         payload, number, start, wire, len(message), ts, last_conn, "recv",
-                        "binary", last.shard,
+                        "binary", shard,
                     )  # fmt: skip
                     continue
             try:
@@ -123,7 +125,6 @@ def _events(
                 continue
             # The fast path, inlined: another received binary frame on the same connection.
             if conn == last_conn and kind == "binary" and direction == "recv" and type(ts) is float:
-                message = b""
                 try:
                     frame = a2b(data, strict_mode=True)
                     message = last.inflate(frame)
@@ -141,14 +142,14 @@ def _events(
                     wire += last.pending_wire
                     last.pending_wire = 0
                 yield Message(
-                    payload, number, start, wire, len(message), ts, conn, "recv", kind, last.shard
+                    payload, number, start, wire, len(message), ts, conn, "recv", kind, shard
                 )
                 continue
             out = _other(event, conns, shards, header, number, start, on_error)
             replay = conns.get(conn) if type(conn) is int else None
             if replay is not None and not replay.broken and direction == "recv":
                 last_conn, last = conn, replay
-                inflate, decode = replay.inflate, replay.decode
+                inflate, decode, shard = replay.inflate, replay.decode, replay.shard
                 last_tail = b',"conn":%d%s' % (conn, _RECV_BINARY)
                 tail_len = len(last_tail)
             elif last_conn is not None and conns.get(last_conn) is not last:
