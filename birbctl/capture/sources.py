@@ -15,7 +15,7 @@ from birbctl.capture.message import ErrorHandler, Message, report
 from birbctl.capture.stream import iter_lines, open_source, read_whole
 from birbctl.codec.message import decode_message
 from birbctl.codec.sniff import FORMATS, sniff
-from birbctl.errors import ConfigError, DecodeError, InflateError
+from birbctl.errors import ConfigError, DecodeError
 from birbctl.protocol.payloads import redact
 from birbctl.transport.inflate import DEFAULT_MAX_MESSAGE
 
@@ -105,42 +105,28 @@ def _read_jsonl(fh: BinaryIO, on_error: ErrorHandler) -> Iterator[Message]:
 
 def _read_raw_stream(compress: str) -> Reader:
     def read(fh: BinaryIO, on_error: ErrorHandler) -> Iterator[Message]:
-        from birbctl.transport.raw import inflate_raw
+        from birbctl.transport.raw import raw_messages
 
         data = read_whole(fh, MAX_WHOLE_FILE)
         frame = 1
-        pieces: list[bytes] = []
-        start = 0  # file offset where the pending message's compressed bytes start
-        first_error: DecodeError | None = None
+        failure: DecodeError | None = None
         try:
-            for offset, end, piece in inflate_raw(data, compress, max_size=DEFAULT_MAX_MESSAGE):
-                if not pieces:
-                    start = offset
-                pieces.append(piece)
-                joined = piece if len(pieces) == 1 else b"".join(pieces)
-                try:
-                    payload = decode_message(joined)
-                except DecodeError as exc:
-                    # A cut that was not a message end: join it with the next piece.
-                    first_error = first_error or exc.located(frame=frame, offset=start)
-                    if len(joined) > DEFAULT_MAX_MESSAGE:
-                        raise first_error from None
-                    continue
-                yield Message(
-                    _hide_token(payload), frame, start, end - start, len(joined), direction="recv"
-                )
-                pieces.clear()
-                first_error = None
+            # raw_messages decodes where a message can end, at a bounded cost per byte, and
+            # hands back each payload it decoded: nothing is decoded twice here.
+            for found in raw_messages(
+                data, compress, max_size=DEFAULT_MAX_MESSAGE, decode=decode_message
+            ):
+                if found.error is not None:  # bytes at the end that never decoded
+                    failure = found.error.located(frame=frame, offset=found.start)
+                    break
+                size = found.end - found.start
+                payload = _hide_token(found.payload)
+                yield Message(payload, frame, found.start, size, len(found.data), direction="recv")
                 frame += 1
-        except InflateError as exc:
-            # The one inflate context of the file is broken: nothing after it can decode.
-            report(on_error, exc.located(frame=frame))
-            return
-        except DecodeError as exc:
-            report(on_error, exc.located(frame=frame))
-            return
-        if first_error is not None:
-            report(on_error, first_error)
+        except DecodeError as exc:  # InflateError too: the file's one inflate context broke
+            failure = exc.located(frame=frame)
+        if failure is not None:
+            report(on_error, failure)
 
     return read
 
