@@ -51,6 +51,17 @@ class Episode:
     ended: float | None = None
     #: Seconds the rules made the client wait within the episode.
     required: float = 0.0
+    #: What happened, for a reader of a slow episode: (time, what, required so far).
+    log: list[tuple[float, str, float]] = field(default_factory=list)
+    #: Required waits are intervals of time; where two overlap (a zombie noticed while
+    #: an IDENTIFY waited for its slot) the time counts once.
+    _covered: float = 0.0
+
+    def require(self, start: float, end: float) -> None:
+        start = max(start, self._covered)
+        if end > start:
+            self.required += end - start
+            self._covered = end
 
     @property
     def took(self) -> float:
@@ -81,6 +92,7 @@ class ShardLedger:
     _waiting_slot_since: float | None = None
     _detect_from: float | None = None
     _open: Episode | None = None
+    _last_ready_at: float = float("-inf")
 
     # --- fed by the soak ----------------------------------------------------------------
 
@@ -89,15 +101,22 @@ class ShardLedger:
         once (zombie, stall); the time until it acts on it counts as required."""
         self.faults += 1
         self.fault_kinds[kind] = self.fault_kinds.get(kind, 0) + 1
+        if self._open is None and self.episodes and at <= self._last_ready_at:
+            # Reported after the shard had recovered from it (the emulator's record is read
+            # a few ms late): it belongs to the episode that just ended.
+            self.episodes[-1].faults.append(kind)
+            return
         if self._open is None:
             self._open = Episode(at, [kind])
-            if hidden:
-                self._detect_from = at
         else:
             self._open.faults.append(kind)
+        self._open.log.append((at, f"fault {kind}", self._open.required))
+        if hidden and self._detect_from is None:
+            self._detect_from = at
 
     def action(self, action: Any, at: float) -> None:
         """One action of the shard's session, as its listener saw it."""
+        self._note(action, at)
         if isinstance(action, DispatchReceived):
             self._dispatch(action)
         elif isinstance(action, StatusChanged):
@@ -105,13 +124,30 @@ class ShardLedger:
         elif isinstance(action, Reconnecting):
             self.reconnects += 1
             if self._open is not None:
-                self._open.required += action.delay
+                self._open.require(at, at + action.delay)
         elif isinstance(action, SendPayload) and action.payload.get("op") == 2:
             self.identifies += 1
             self.identify_times.append(at)
-            if self._waiting_slot_since is not None and self._open is not None:
-                self._open.required += at - self._waiting_slot_since
-            self._waiting_slot_since = None
+            self._slot_wait_ends(at)
+
+    def _slot_wait_ends(self, at: float) -> None:
+        """The identify limit held an IDENTIFY back from `_waiting_slot_since` to `at`."""
+        if self._waiting_slot_since is not None and self._open is not None:
+            self._open.require(self._waiting_slot_since, at)
+        self._waiting_slot_since = None
+
+    def _note(self, action: Any, at: float) -> None:
+        if self._open is None:
+            return
+        if isinstance(action, StatusChanged):
+            text = f"{action.new}: {action.reason}"
+        elif isinstance(action, Reconnecting):
+            text = f"reconnect in {action.delay:.2f} s"
+        elif isinstance(action, SendPayload) and action.payload.get("op") in (2, 6):
+            text = "IDENTIFY" if action.payload["op"] == 2 else "RESUME"
+        else:
+            return
+        self._open.log.append((at, text, self._open.required))
 
     def _dispatch(self, action: DispatchReceived) -> None:
         if action.t == "READY" and isinstance(action.d, dict):
@@ -130,10 +166,18 @@ class ShardLedger:
         self._status = action.new
         if action.new is GatewayStatus.IDENTIFYING and "identify slot" in action.reason:
             self._waiting_slot_since = at
-        if action.new in _DOWN and self._detect_from is not None and self._open is not None:
-            # The client noticed the hidden fault: the wait until now was the rules'.
-            self._open.required += at - self._detect_from
+        elif action.new is GatewayStatus.RECONNECTING:
+            self._slot_wait_ends(at)  # the connection died while its IDENTIFY waited
+        if (
+            action.new is GatewayStatus.RECONNECTING
+            and self._detect_from is not None
+            and self._open is not None
+        ):
+            # The client gave up on the connection: the wait until now was the rules'.
+            self._open.require(self._detect_from, at)
             self._detect_from = None
+        if action.new is _UP:
+            self._last_ready_at = at
         if action.new is _UP and self._open is not None:
             self._open.ended = at
             self.episodes.append(self._open)
@@ -149,6 +193,11 @@ class ShardLedger:
     def lost(self) -> int:
         """Sequence numbers missing below the highest one seen, per gateway session."""
         return sum(max(seen) - len(seen) for seen in self.seen.values() if seen)
+
+    @property
+    def waiting_for_slot(self) -> float | None:
+        """Since when this shard's IDENTIFY waits for its slot (None: it does not)."""
+        return self._waiting_slot_since
 
     @property
     def reidentifies(self) -> int:

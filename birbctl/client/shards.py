@@ -16,7 +16,7 @@ from birbctl.client.monitor import LogLine, ShardMonitor
 from birbctl.client.websocket import Websocket
 from birbctl.codec.message import Encoding
 from birbctl.errors import ConfigError, GatewayClosed
-from birbctl.protocol.identify import IdentifyGate
+from birbctl.protocol.identify import DRIVER_MARGIN, IdentifyGate
 from birbctl.protocol.status import GatewayStatus
 
 
@@ -38,7 +38,7 @@ class ShardManager:
         ids = sorted(set(shard_ids))
         if shard_count < 1 or not ids or ids[0] < 0 or ids[-1] >= shard_count:
             raise ConfigError(f"shards {ids} do not fit a shard count of {shard_count}")
-        self.gate = IdentifyGate(max_concurrency)
+        self.gate = IdentifyGate(max_concurrency, margin=DRIVER_MARGIN)
         self.shard_count = shard_count
         self.shards: dict[int, Websocket] = {}
         self.monitors: dict[int, ShardMonitor] = {}

@@ -16,6 +16,10 @@ from __future__ import annotations
 import bisect
 
 IDENTIFY_WINDOW = 5.0
+#: What a driver adds to the window: its timer may fire an IDENTIFY a little late and
+#: the next one on time, and the network may deliver them unevenly, so slots exactly 5 s
+#: apart can reach the gateway 4.99 s apart. 0.1 s covers that for 2% more wait.
+DRIVER_MARGIN = 0.1
 
 
 class IdentifyGate:
@@ -26,11 +30,14 @@ class IdentifyGate:
     released slot is reused by whoever asks next.
     """
 
-    def __init__(self, max_concurrency: int = 1, window: float = IDENTIFY_WINDOW) -> None:
+    def __init__(
+        self, max_concurrency: int = 1, window: float = IDENTIFY_WINDOW, margin: float = 0.0
+    ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         self.max_concurrency = max_concurrency
-        self.window = window
+        #: Slots start at least this far apart: the gateway's window plus the driver's margin.
+        self.window = window + margin
         self._slots: dict[int, list[float]] = {}
 
     def bucket(self, shard_id: int) -> int:

@@ -153,3 +153,8 @@ def test_death_right_after_identify_keeps_the_slot() -> None:
     h.run_for(10.0)
     first, second = _identify_times(h)
     assert second - first >= gate.window
+
+
+def test_a_driver_margin_widens_every_gap() -> None:
+    gate = IdentifyGate(max_concurrency=1, margin=0.1)
+    assert [gate.reserve(shard, 0.0) for shard in range(3)] == [0.0, 5.1, 10.2]
