@@ -283,7 +283,10 @@ class Soak:
 
     async def _until_all_ready(self, timeout: float) -> None:
         async with asyncio.timeout(timeout):
-            while not all(ws.status is GatewayStatus.READY for ws in self.clients):
+            # The ledgers too: a zombie fault is READY until the client notices it.
+            while not all(ws.status is GatewayStatus.READY for ws in self.clients) or not all(
+                ledger.ready for ledger in self.ledgers
+            ):
                 self._collect_server_faults()
                 await asyncio.sleep(0.01)
 

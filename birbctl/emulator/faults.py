@@ -112,7 +112,7 @@ def _as_number(name: str, value: Any, kind: type[int] | type[float]) -> Any:
     except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         raise ConfigError(f"{name} must be a number, got {value!r}") from None
     if not math.isfinite(number):
-        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+        raise ConfigError(f"{name} must be a number, got {value!r} (finite)")
     if number < 0:
         raise ConfigError(f"{name} must not be negative, got {value!r}")
     return number
