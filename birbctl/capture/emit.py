@@ -77,6 +77,22 @@ def _dump_deep(
     return body + b"\n" if newline else body
 
 
+def _dump_deep_or_report(
+    message: Message,
+    line: Any,
+    error: orjson.JSONEncodeError,
+    *,
+    newline: bool,
+    on_error: ErrorHandler,
+) -> bytes | None:
+    """`_dump_deep`, with a message past MAX_DEPTH reported (None: skip it)."""
+    try:
+        return _dump_deep(message, line, error, newline=newline)
+    except NestingError as exc:
+        report(on_error, exc)
+        return None
+
+
 def write_jsonl(
     messages: Iterable[Message],
     out: BinaryIO,
@@ -91,11 +107,10 @@ def write_jsonl(
         try:
             data = dumps(line, option=option)
         except orjson.JSONEncodeError as error:
-            try:
-                data = _dump_deep(message, line, error, newline=True)
-            except NestingError as exc:
-                report(on_error, exc)
+            deep = _dump_deep_or_report(message, line, error, newline=True, on_error=on_error)
+            if deep is None:
                 continue
+            data = deep
         write(data)
         if flush:
             out.flush()
@@ -116,11 +131,10 @@ def write_json(
         try:
             data = dumps(line, option=_OPTION)
         except orjson.JSONEncodeError as error:
-            try:
-                data = _dump_deep(message, line, error, newline=False)
-            except NestingError as exc:
-                report(on_error, exc)
+            deep = _dump_deep_or_report(message, line, error, newline=False, on_error=on_error)
+            if deep is None:
                 continue
+            data = deep
         out.write(separator + data)
         separator = b",\n"
         if flush:

@@ -118,9 +118,10 @@ def close(
     """Close with a code: 1000/1001 end the session; 3000-4999 close the connection with
     that code and the session resumes."""
     from birbctl.errors import ConfigError
+    from birbctl.protocol.opcodes import CLIENT_CLOSE_CODES_TEXT, client_may_send
 
-    if not (code in (1000, 1001) or 3000 <= code <= 4999):
-        raise ConfigError(f"--code {code}: use 1000, 1001 or 3000-4999")
+    if not client_may_send(code):
+        raise ConfigError(f"--code {code}: use {CLIENT_CLOSE_CODES_TEXT}")
     _act(session, every, {"cmd": "close", "code": code, "shard": shard})
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from birbctl.errors import BirbError, ConfigError
+from birbctl.protocol.opcodes import CLIENT_CLOSE_CODES_TEXT, client_may_send
 
 #: Bytes of one request line. A real one is under 100; the bound keeps a stray writer
 #: from growing the server's memory.
@@ -423,8 +424,8 @@ def manager_handler(manager: Any) -> Handler:
             return {"done": "terminate"}
         if cmd == "close":
             code = request.get("code", 1000)
-            if not (code in (1000, 1001) or 3000 <= code <= 4999):
-                raise ConfigError(f"close code {code}: use 1000, 1001 or 3000-4999")
+            if not client_may_send(code):
+                raise ConfigError(f"close code {code}: use {CLIENT_CLOSE_CODES_TEXT}")
             manager.close(code, "closed with birbctl close", shard=shard)
             return {"done": f"close {code}"}
         raise ConfigError(f"unknown command {cmd!r}")

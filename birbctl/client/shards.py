@@ -17,6 +17,7 @@ from birbctl.client.websocket import Websocket
 from birbctl.codec.message import Encoding
 from birbctl.errors import ConfigError, GatewayClosed
 from birbctl.protocol.identify import DRIVER_MARGIN, IdentifyGate
+from birbctl.protocol.opcodes import SESSION_ENDING_CLIENT_CODES
 from birbctl.protocol.status import GatewayStatus
 
 
@@ -98,7 +99,7 @@ class ShardManager:
         """1000/1001 end the shards' sessions; other codes close the connection with that
         code and let the session resume, as a gateway-side debugging aid."""
         for ws in self.select(shard):
-            if code not in (1000, 1001):
+            if code not in SESSION_ENDING_CLIENT_CODES:
                 ws.reconnect(True, code=code)
             elif ws.status is not GatewayStatus.DISCONNECTED:
                 # Also a shard between connections (backoff): it must not reconnect.

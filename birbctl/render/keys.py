@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from birbctl.errors import BirbError
+from birbctl.protocol.opcodes import CLIENT_CLOSE_CODES_TEXT, client_may_send
 
 #: `c` closes with this code when the prompt is confirmed empty: a 4000-range code
 #: keeps the session resumable, as a debugging close usually wants.
@@ -77,7 +78,7 @@ def _target(state: KeyState) -> str:
 
 def valid_close_code(code: int) -> bool:
     """The codes a client may send: 1000/1001 end the session, 3000-4999 keep it."""
-    return code in (1000, 1001) or 3000 <= code <= 4999
+    return client_may_send(code)
 
 
 def handle_key(state: KeyState, key: str, controls: Controls, shard_ids: Sequence[int]) -> KeyState:
@@ -132,7 +133,7 @@ def _prompt_key(state: KeyState, key: str, controls: Controls) -> KeyState:
     code = int(typed) if typed else DEFAULT_CLOSE_CODE
     if not valid_close_code(code):
         return replace(
-            state, prompt="", message=f"cannot close with {code}: use 1000, 1001 or 3000-4999"
+            state, prompt="", message=f"cannot close with {code}: use {CLIENT_CLOSE_CODES_TEXT}"
         )
     try:
         controls.close(code, "closed from the birbctl dashboard", state.selected)
