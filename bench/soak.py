@@ -328,7 +328,7 @@ class Soak:
 
     def _strike(self, sid: int, name: str, fault: Fault | None, hidden: bool) -> None:
         ws = self.clients[sid]
-        if ws.status is not GatewayStatus.READY and not self.ledgers[sid]._open:
+        if ws.status is not GatewayStatus.READY and not self.ledgers[sid].recovering:
             return  # only READY shards, or ones already in an episode (a burst)
         now = time.monotonic()
         if fault is None:

@@ -204,6 +204,11 @@ class ShardLedger:
         return max(0, self.identifies - 1)
 
     @property
+    def recovering(self) -> bool:
+        """An episode is open: a fault struck and the shard is not READY again yet."""
+        return self._open is not None
+
+    @property
     def ready(self) -> bool:
         return self._status is _UP and self._open is None
 
