@@ -6,17 +6,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 
 #: What a pointer to the old outside design file looks like: its directory, its name, or
 #: "DESIGN" as a word (as in "DESIGN 4", "DESIGN section 3", "as DESIGN says").
 OUTSIDE = re.compile(r"shared/|DESIGN\.md|\bDESIGN\b")
-
-#: Docs that are linked already and land in a later commit; remove each name when its
-#: file exists (the test then checks those links like any other).
-PENDING = {"docs/capture-format.md"}
 
 _FENCE = re.compile(r"^(```|~~~).*?^\1", re.MULTILINE | re.DOTALL)
 _CODE_SPAN = re.compile(r"`[^`\n]*`")
@@ -77,9 +71,6 @@ def broken_links(path: Path, root: Path = ROOT) -> list[str]:
         if not resolved.is_relative_to(root):
             broken.append(f"{where} leaves the repository")
             continue
-        relative = resolved.relative_to(root).as_posix()
-        if relative in PENDING and not resolved.exists():
-            continue
         if not resolved.exists():
             broken.append(f"{where}: no such file")
         elif anchor and resolved.suffix == ".md" and anchor not in anchors(resolved):
@@ -91,7 +82,6 @@ def test_docs_do_not_point_outside_the_repository() -> None:
     assert outside_references(doc_files()) == []
 
 
-@pytest.mark.xfail(strict=True, reason="code comments still cite DESIGN; fixed in the next commit")
 def test_code_does_not_point_outside_the_repository() -> None:
     assert outside_references(code_files()) == []
 
@@ -112,7 +102,7 @@ def test_the_checks_catch_what_they_claim(tmp_path: Path) -> None:
     page.write_text(
         "[a](../../DESIGN.md) [b](nowhere.md) `[c](skipped.md)` [d](good.md#two-words)\n"
         "[e](good.md#two-words-1) [f](good.md#three) [g](https://example.com/x.md)\n"
-        "[h](capture-format.md) [i](#page)\n\n# Page\n"
+        "[i](#page)\n\n# Page\n"
     )
     assert broken_links(page, root) == [
         "docs/page.md: (../../DESIGN.md) leaves the repository",

@@ -1,6 +1,6 @@
 /* Strict base64 decoding for capture files, about four times faster than binascii.
  *
- * Captures store every binary frame as base64 (DESIGN 4), so decoding them is a large
+ * Captures store every binary frame as base64 (docs/capture-format.md), so decoding them is a large
  * part of reading one. Strict: the length must be a multiple of 4, every character in
  * the standard alphabet, padding only at the end ("=" or "=="). Anything else raises
  * ValueError; the caller then falls back to binascii, which has the last word.

@@ -1,4 +1,4 @@
-"""The capture file's first line (DESIGN 4): what a reader needs to replay the frames."""
+"""The capture file's first line (docs/capture-format.md): what a reader needs to replay frames."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reading a capture (DESIGN 4) as a stream: a line at a time, whatever the file's size.
+"""Reading a capture (docs/capture-format.md) as a stream: a line at a time, whatever its size.
 
 Received frames go through one inflate context per `conn`, in file order, exactly as the
 live client fed them; sent frames decode on their own. Errors name the line (as `frame`)

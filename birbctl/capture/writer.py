@@ -1,4 +1,4 @@
-"""Recording a session (DESIGN 4): one JSON line per event, written straight to the file.
+"""Recording a session (docs/capture-format.md): one JSON line per event, straight to the file.
 
 Each line is one `os.write`, so a crash loses at most the line in flight, and the file is
 created 0600 because it is a transcript of a bot's traffic.

@@ -1,6 +1,6 @@
 """`--record FILE`: every frame of every shard, as it went over the wire, into one
-capture (DESIGN 4). Connections are numbered across shards in the order they open; each
-open line names its shard. A close is "send" when birbctl closed (or dropped) the
+capture (docs/capture-format.md). Connections are numbered across shards in the order they
+open; each open line names its shard. A close is "send" when birbctl closed (or dropped) the
 connection, "recv" when the server or the network did."""
 
 from __future__ import annotations

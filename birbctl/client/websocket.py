@@ -43,7 +43,7 @@ Listener = Callable[["Websocket", Action], None]
 
 @dataclass(frozen=True, slots=True)
 class WireEvent:
-    """Something that crossed the wire, as a capture records it (DESIGN 4)."""
+    """Something that crossed the wire, as a capture records it (docs/capture-format.md)."""
 
     conn: int
     dir: Literal["send", "recv"]
