@@ -135,13 +135,6 @@ def raw_messages(
     yield from assembler.finish()
 
 
-def inflate_raw(data: bytes, compress: str, *, max_size: int) -> Iterator[tuple[int, int, bytes]]:
-    """Yield (start, end, inflated bytes) for each message of a raw stream (the bytes
-    left at the end if they do not decode)."""
-    for message in raw_messages(data, compress, max_size=max_size):
-        yield message.start, message.end, message.data
-
-
 class _Assembler:
     """Joins inflated pieces into messages, trying to decode at a bounded cost."""
 
