@@ -52,8 +52,3 @@ def depth_exceeds(value: Any, limit: int = MAX_DEPTH) -> bool:
             if kind is dict or kind is list or kind is tuple:
                 push((child, level + 1))
     return False
-
-
-def is_nesting_message(message: str) -> bool:
-    """The ETF codec's own depth messages ("nesting deeper than N") and orjson's."""
-    return message.startswith("nesting deeper than") or message == "depth limit exceeded"

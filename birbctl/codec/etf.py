@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from birbctl.codec import _etf_py
-from birbctl.codec.depth import MAX_DEPTH, NestingError, is_nesting_message
+from birbctl.codec.depth import MAX_DEPTH, NestingError
 from birbctl.errors import DecodeError
 
 __all__ = [
@@ -93,7 +93,8 @@ def decode_gateway_etf(data: bytes | bytearray | memoryview) -> Any:
     try:
         return _raw(data, True, MAX_DEPTH, DEFAULT_MAX_ITEMS, DEFAULT_MAX_SIZE)
     except DecodeError as exc:
-        if is_nesting_message(exc.message):
+        # Both decoders word their depth limit "nesting deeper than N".
+        if exc.message.startswith("nesting deeper than"):
             raise NestingError() from None
         raise
 
