@@ -16,7 +16,7 @@ from fuzzkit import EXAMPLES_DIR, VECTORS
 
 from birbctl.capture.writer import CaptureWriter
 from birbctl.codec.etf import encode_etf
-from birbctl.transport.deflate import ZlibStreamDeflater, ZstdStreamDeflater
+from birbctl.transport.deflate import ZlibStreamDeflater, ZstdStreamDeflater, make_deflater
 from birbctl.transport.raw import zlib_cut_points
 
 TOKEN = "MTEwMDAwMDAwMDAwMDAwMDAwNQ.GhIjKl.tOpSeCrEtToKeNvAlUe_xyz0123456789"
@@ -136,13 +136,7 @@ def _capture(encoding: str, compress: str | None, messages: list[bytes]) -> byte
             clock=lambda: next(clock),
         ) as writer:
             for conn in (1, 2):
-                deflater = (
-                    ZlibStreamDeflater()
-                    if compress == "zlib-stream"
-                    else ZstdStreamDeflater()
-                    if compress == "zstd-stream"
-                    else None
-                )
+                deflater = None if compress is None else make_deflater(compress)
                 writer.opened(conn)
                 for index, message in enumerate(messages):
                     body = message if encoding == "json" else encode_etf(orjson.loads(message))
@@ -177,13 +171,7 @@ def _har(compress: str | None, encoding: str) -> bytes:
     url = f"wss://gateway.discord.gg/?v=10&encoding={encoding}"
     if compress:
         url += f"&compress={compress}"
-    deflater = (
-        ZlibStreamDeflater()
-        if compress == "zlib-stream"
-        else ZstdStreamDeflater()
-        if compress == "zstd-stream"
-        else None
-    )
+    deflater = None if compress is None else make_deflater(compress)
     items: list[dict[str, Any]] = []
     for index, message in enumerate(gateway_messages()[:4]):
         body = message if encoding == "json" else encode_etf(orjson.loads(message))
