@@ -121,3 +121,16 @@ async def gateway(
     finally:
         async with asyncio.timeout(STEP):
             await ws.close()
+
+
+async def left_resumable(server: EmulatorServer) -> tuple[str, int]:
+    """A session identified, then left resumable (closed with 4000, not 1000): its id
+    and the sequence of its READY, once the emulator has detached it."""
+    async with gateway(server) as client:
+        ready = await client.identify()
+        await client.ws.close(4000)
+    session_id: str = ready["d"]["session_id"]
+    async with asyncio.timeout(2):
+        while (s := server.ctx.store.get(session_id)) is not None and s.connection is not None:
+            await asyncio.sleep(0.01)
+    return session_id, ready["s"]

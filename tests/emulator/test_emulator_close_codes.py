@@ -4,14 +4,13 @@ opcode, 4007 when a RESUME's seq is a number but no valid seq, whatever its size
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
-from emulator_harness import TOKEN, GatewayClient, gateway, running
+from emulator_harness import TOKEN, GatewayClient, gateway, left_resumable, running
 
 from birbctl.codec.etf import encode_etf
-from birbctl.emulator.server import MAX_CLIENT_MESSAGE, EmulatorServer
+from birbctl.emulator.server import MAX_CLIENT_MESSAGE
 from birbctl.protocol.opcodes import CloseCode
 
 HEARTBEAT_JSON = '{"op":1,"d":null}'
@@ -133,21 +132,9 @@ async def test_missing_op_and_non_object_get_4002() -> None:
 # --- c. seq: a RESUME's seq that is a number but no valid seq is 4007 -------------------
 
 
-async def live_session(server: EmulatorServer) -> str:
-    """A session left resumable (closed with 4000, not 1000)."""
-    async with gateway(server) as client:
-        ready = await client.identify()
-        await client.ws.close(4000)
-    session_id: str = ready["d"]["session_id"]
-    async with asyncio.timeout(2):
-        while (s := server.ctx.store.get(session_id)) is not None and s.connection is not None:
-            await asyncio.sleep(0.01)
-    return session_id
-
-
 async def resume_code(seq_json: str | None, seq_etf: Any = None) -> int | None:
     async with running(guilds=1) as server:
-        session_id = await live_session(server)
+        session_id, _ = await left_resumable(server)
         encoding = "json" if seq_json is not None else "etf"
         async with gateway(server, encoding=encoding) as client:
             if seq_json is not None:
@@ -180,7 +167,7 @@ async def test_resume_seq_that_is_no_number_gets_4002(seq: str) -> None:
 
 async def test_resume_with_a_good_seq_still_resumes() -> None:
     async with running(guilds=1) as server:
-        session_id = await live_session(server)
+        session_id, _ = await left_resumable(server)
         async with gateway(server) as client:
             await client.send({"op": 6, "d": {"token": TOKEN, "session_id": session_id, "seq": 2}})
             payload, _ = await client.recv_until(lambda p: p.get("t") == "RESUMED")

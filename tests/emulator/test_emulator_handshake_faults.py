@@ -13,7 +13,7 @@ import urllib.request
 from typing import Any
 
 import pytest
-from emulator_harness import TOKEN, GatewayClient, gateway, running
+from emulator_harness import TOKEN, GatewayClient, gateway, left_resumable, running
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
@@ -242,17 +242,6 @@ async def test_identify_invalid_session_answers_the_identify() -> None:
         assert len(server.ctx.store) == 0  # no session was made
         ready = await client.identify()  # on the same connection, as clients do
         assert ready["t"] == "READY"
-
-
-async def left_resumable(server: EmulatorServer) -> tuple[str, int]:
-    async with gateway(server) as client:
-        ready = await client.identify()
-        await client.ws.close(4000)
-    session_id: str = ready["d"]["session_id"]
-    async with asyncio.timeout(2):
-        while (s := server.ctx.store.get(session_id)) is not None and s.connection is not None:
-            await asyncio.sleep(0.01)
-    return session_id, ready["s"]
 
 
 async def test_resume_drop_then_the_retry_resumes() -> None:
