@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from birbctl.errors import ConfigError
+from birbctl.protocol.opcodes import SERVER_CLOSE_CODES_TEXT, server_may_send
 
 #: Action name -> the parameters it takes (name -> default; None = required).
 ACTIONS: dict[str, dict[str, Any]] = {
@@ -174,8 +175,10 @@ def parse_fault(spec: Mapping[str, Any], *, where: str = "fault") -> Fault:
         values["resumable"] = _as_bool("resumable", spec["resumable"])
     if "code" in spec:
         code = _as_number("code", spec["code"], int)
-        if not (code == 1000 or 1001 <= code <= 1014 or 3000 <= code <= 4999):
-            raise ConfigError(f"{where}: close code {code} cannot be sent (use 1000 or 3000-4999)")
+        if not server_may_send(code):
+            raise ConfigError(
+                f"{where}: close code {code} cannot be sent (use {SERVER_CLOSE_CODES_TEXT})"
+            )
         values["code"] = code
     if "reason" in spec:
         reason = str(spec["reason"])

@@ -18,6 +18,7 @@ __all__ = [
     "CLIENT_CLOSE_CODES_TEXT",
     "CLOSE_TO_RESUME",
     "PRIVILEGED_INTENTS",
+    "SERVER_CLOSE_CODES_TEXT",
     "SESSION_ENDING_CLIENT_CODES",
     "SESSION_OWNED_OPS",
     "USER_OPS",
@@ -176,6 +177,10 @@ def client_may_send(code: int) -> bool:
     """A close code a client may put in its close frame: 1000/1001 end the session,
     3000-4999 (application codes, Discord's own 4000-range included) keep it."""
     return code in SESSION_ENDING_CLIENT_CODES or 3000 <= code <= 4999
+
+
+#: What the server-close rule says, for error messages.
+SERVER_CLOSE_CODES_TEXT = "1000-1003, 1007-1014 or 3000-4999"
 
 
 def server_may_send(code: int) -> bool:

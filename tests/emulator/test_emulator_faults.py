@@ -167,3 +167,16 @@ def test_fault_parsing() -> None:
 
 def test_inflater_fixture_is_birbctls() -> None:
     assert make_inflater("zlib-stream").compress == "zlib-stream"
+
+
+@pytest.mark.parametrize("code", [1004, 1005, 1006, 999, 2000, 5000])
+def test_close_faults_refuse_codes_no_close_frame_may_carry(code: int) -> None:
+    """1005 and 1006 only describe a close without a code; websockets refuses to send
+    them (the connection handler used to die with a traceback on such a fault)."""
+    with pytest.raises(ConfigError, match=r"cannot be sent \(use 1000-1003, 1007-1014 or"):
+        parse_fault({"action": "close", "code": code})
+
+
+def test_close_faults_take_every_code_a_server_may_send() -> None:
+    for code in (1000, 1001, 1011, 3000, 4000, 4014, 4999):
+        assert parse_fault({"action": "close", "code": code}).code == code
