@@ -40,7 +40,7 @@ from birbctl.emulator.sessions import Session, SessionStore
 from birbctl.emulator.world import World, bot_id_from_token, bot_user
 from birbctl.errors import DecodeError
 from birbctl.protocol.intents import ALL_INTENTS, PRIVILEGED_INTENTS
-from birbctl.protocol.opcodes import CloseCode, Opcode
+from birbctl.protocol.opcodes import CloseCode, Opcode, ends_session
 from birbctl.transport.deflate import Deflater, ZlibStreamDeflater, make_deflater
 
 log = logging.getLogger("birbctl.emulator")
@@ -67,9 +67,6 @@ _CLIENT_OPS_AFTER_IDENTIFY = frozenset(
         Opcode.REQUEST_CHANNEL_INFO,
     }
 )
-# Closes that end the session on the server's side too (what a client must do after).
-_CLOSE_INVALIDATES = frozenset({4004, 4007, 4010, 4011, 4012, 4013, 4014})
-_CLOSE_EXPIRES = frozenset({4009})
 
 _connection_ids = itertools.count(1)
 #: zlib level for zlib-stream. Each connection has its own ~256 KiB deflate state, so with
@@ -840,8 +837,10 @@ class GatewayConnection:
         self.close_code = int(code)
         session = self.session
         if session is not None and session.connection is self:
-            if code in _CLOSE_INVALIDATES:
-                self.ctx.store.invalidate(session)
-            elif code in _CLOSE_EXPIRES:
+            # The session ends here exactly where the close policy tells a client not to
+            # resume (protocol/opcodes.py); a timed-out one is remembered as such (4009).
+            if code == CloseCode.SESSION_TIMED_OUT:
                 self.ctx.store.expire(session)
+            elif ends_session(code):
+                self.ctx.store.invalidate(session)
         self.ctx.note(f"conn {self.id}: closing with {int(code)} {reason}".rstrip())

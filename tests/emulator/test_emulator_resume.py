@@ -164,3 +164,31 @@ async def test_session_start_limit_counts_identifies() -> None:
             async with gateway(server) as client:
                 await client.identify()
         assert await asyncio.to_thread(remaining) == before - 2
+
+
+@pytest.mark.parametrize("code", [4000, 4001, 4004, 4006, 4007, 4008, 4009, 4014])
+async def test_a_close_fault_ends_the_session_exactly_where_clients_must_not_resume(
+    code: int,
+) -> None:
+    """The emulator and the client read one close policy (protocol/opcodes.py): after a
+    close the client would resume from, RESUME works; after one it must not, it fails."""
+    from birbctl.emulator.faults import Fault
+    from birbctl.protocol.opcodes import CloseAction, policy_for
+
+    async with running(guilds=1) as server:
+        async with gateway(server) as client:
+            ready = await client.identify()
+            session_id = ready["d"]["session_id"]
+            server.inject(Fault("close", code=code))
+            assert await client.closed_with() == code
+        await wait_detached(server, session_id)
+        async with gateway(server) as client:
+            await resume(client, session_id, ready["s"])
+            if policy_for(code).action is CloseAction.RESUME:
+                resumed, _ = await client.recv_until(lambda p: p.get("t") == "RESUMED")
+                assert resumed["t"] == "RESUMED"
+            elif code == 4009:
+                assert await client.closed_with() == 4009  # remembered as timed out
+            else:
+                payload = await client.recv()
+                assert payload["op"] == 9 and payload["d"] is False
