@@ -33,7 +33,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -170,9 +170,9 @@ class Soak:
             guilds=2 * shards,
             session_start_total=1_000_000,
         )
-        # A handshake fault is drawn about as often as a live one and waits a short
-        # window for a connection to reach its point: it strikes the handshakes that the
-        # live faults cause, without keeping a shard from ever getting through.
+        # A handshake fault is drawn half as often as a live one and waits a short window
+        # for a connection to reach its point: it strikes the handshakes that the live
+        # faults cause, without keeping a shard from ever getting through.
         self.chaos = ChaosConfig(
             mean_interval=2.0 / rate,
             faults=HANDSHAKE_FAULTS,
@@ -183,8 +183,9 @@ class Soak:
         self.gate = IdentifyGate(max_concurrency=1, margin=DRIVER_MARGIN)
         self.ledgers = [ShardLedger(sid) for sid in range(shards)]
         self.clients: list[Websocket] = []
-        #: Our local port of each shard's current connection -> shard id.
+        #: Our local port of every connection a shard opened -> shard id.
         self.ports: dict[int, int] = {}
+        #: (shard id, its connection number) -> local port, while the connection is open.
         self.conn_ports: dict[tuple[int, int], int] = {}
         #: Ports of connections the client has closed or dropped -> when it saw them go.
         self.closed_ports: dict[int, float] = {}
@@ -215,7 +216,7 @@ class Soak:
         return on_action, on_wire
 
     async def run(self, seconds: float) -> SoakResult:
-        server = EmulatorServer(replace(self.config), chaos=self.chaos)
+        server = EmulatorServer(self.config, chaos=self.chaos)
         self.server = server
         await server.start()
         tasks: list[asyncio.Task[None]] = []
