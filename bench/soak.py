@@ -16,6 +16,10 @@ IDENTIFYs sent sooner than the identify limit allows (as the client sent them an
 the emulator received them); and memory and open file descriptors at the start and end
 of the run, to show they stay flat.
 
+Memory: the emulator runs in this process and, as Discord does, keeps a dropped session
+resumable for 3 minutes with up to 2,000 dispatches to replay, so RSS climbs for the
+first minutes and then levels off; the once-a-minute samples show where.
+
 Backoff is shortened (base 0.1 s, cap 2 s) and the HELLO timeout is 2 s so that
 hundreds of faults fit in minutes; the identify limit (5 s per bucket) and op 9's 1-5 s
 wait are the gateway's and stay as they are.
@@ -97,6 +101,8 @@ class SoakResult:
     client_identify_violations: list[tuple[int, float, float]]
     server_identify_violations: int
     rss_kb: tuple[int, int]
+    #: RSS (KiB) sampled once a minute while faults were dealt: flat means a plateau.
+    rss_by_minute: list[int]
     fds: tuple[int, int]
     all_ready_at_end: bool
     slow: list[dict[str, Any]] = field(default_factory=list)
@@ -138,7 +144,8 @@ class SoakResult:
                 "IDENTIFYs sooner than the identify limit: client "
                 f"{len(self.client_identify_violations)}, emulator saw "
                 f"{self.server_identify_violations}",
-                f"RSS {self.rss_kb[0] / 1024:.1f} -> {self.rss_kb[1] / 1024:.1f} MiB, "
+                f"RSS {self.rss_kb[0] / 1024:.1f} -> {self.rss_kb[1] / 1024:.1f} MiB "
+                f"(by minute: {' '.join(f'{kb / 1024:.0f}' for kb in self.rss_by_minute)}), "
                 f"open fds {self.fds[0]} -> {self.fds[1]}",
                 f"every shard READY at the end: {self.all_ready_at_end}",
             ]
@@ -192,6 +199,7 @@ class Soak:
         #: Emulator records whose connection the client had not reported open yet.
         self._unplaced: list[Any] = []
         self._slot_waits_seen: set[float] = set()
+        self.rss_by_minute: list[int] = []
         self.server: EmulatorServer | None = None
         self._seen_records = 0
 
@@ -208,6 +216,7 @@ class Soak:
                     port = conn.ws.local_address[1]
                     self.ports[port] = sid
                     self.conn_ports[sid, event.conn] = port
+                    self.closed_ports.pop(port, None)  # the OS may hand a port out again
             elif event.kind == "close":
                 port = self.conn_ports.pop((sid, event.conn), None)
                 if port is not None:
@@ -277,6 +286,7 @@ class Soak:
             client_identify_violations=identify_spacing_violations(self.ledgers, 1),
             server_identify_violations=server.identify_violation_count,
             rss_kb=(rss0, rss1),
+            rss_by_minute=self.rss_by_minute,
             fds=(fds0, fds1),
             all_ready_at_end=ready,
             slow=slow,
@@ -295,7 +305,11 @@ class Soak:
         """Strike READY shards at random (exponential gaps); a tenth of the time, twice."""
         weights = [w for w, *_ in LIVE_FAULTS]
         next_at = time.monotonic() + self.rng.expovariate(self.rate)
+        sample_at = time.monotonic() + 60.0
         while time.monotonic() < until:
+            if time.monotonic() >= sample_at:
+                self.rss_by_minute.append(_rss_kb())
+                sample_at += 60.0
             self._collect_server_faults()
             self._strike_slot_waits()
             now = time.monotonic()
@@ -354,14 +368,14 @@ class Soak:
             if record.source != "chaos":
                 continue
             sid = self.ports.get(record.peer_port)
-            if sid is None:
-                # The emulator can see a connection before the client reports it open.
+            closed_at = self.closed_ports.get(record.peer_port)
+            if sid is None or (closed_at is not None and closed_at < record.time):
+                # Not placed yet: the emulator can see a connection before the client
+                # reports it open, and a port closed before the fault may be open again
+                # (the OS reuses ports). A fault on a connection the shard had already
+                # given up on changes nothing it sees: after 2 s it is dropped.
                 if now - record.time < 2.0:
                     self._unplaced.append(record)
-                continue
-            if self.closed_ports.get(record.peer_port, record.time) < record.time:
-                # A connection the shard had already given up on (the emulator had not
-                # noticed yet): the fault changes nothing the shard sees.
                 continue
             self.ledgers[sid].fault(
                 f"{record.trigger}:{record.fault.describe()}",
