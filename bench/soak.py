@@ -188,7 +188,7 @@ class Soak:
             window=0.15,
         )
         self.gate = IdentifyGate(max_concurrency=1, margin=DRIVER_MARGIN)
-        self.ledgers = [ShardLedger(sid) for sid in range(shards)]
+        self.ledgers = [ShardLedger(sid, ALLOWED_OVERHEAD_S) for sid in range(shards)]
         self.clients: list[Websocket] = []
         #: Our local port of every connection a shard opened -> shard id.
         self.ports: dict[int, int] = {}

@@ -76,6 +76,8 @@ class Episode:
 @dataclass
 class ShardLedger:
     shard: int
+    #: Episodes whose overhead is above this keep their timeline (`Episode.log`).
+    keep_logs_over: float = 2.0
     faults: int = 0
     fault_kinds: dict[str, int] = field(default_factory=dict)
     dispatches: int = 0
@@ -180,6 +182,10 @@ class ShardLedger:
             self._last_ready_at = at
         if action.new is _UP and self._open is not None:
             self._open.ended = at
+            if self._open.overhead <= self.keep_logs_over:
+                # A long soak has thousands of episodes: keep the timeline of slow ones
+                # only, so the soak's own bookkeeping does not pass for a leak.
+                self._open.log = []
             self.episodes.append(self._open)
             self._open = None
             self._detect_from = None
