@@ -1,0 +1,46 @@
+"""The closed sets a gateway connection is made of, defined once for every layer.
+
+The values are the words Discord's query string, the capture format and the command
+line use, so a member converts to and from text with `str()` and `Encoding(text)`.
+This module imports nothing but `enum`: the CLI builds its options from it at start-up.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Encoding(enum.StrEnum):
+    """The payload encoding a connection asks for with `?encoding=`."""
+
+    JSON = "json"
+    ETF = "etf"
+
+
+class Compression(enum.StrEnum):
+    """The transport compression a connection asks for with `?compress=`.
+
+    NONE is the one way to say "no compression": the query leaves `compress` out and
+    the capture header writes null for it.
+    """
+
+    ZLIB_STREAM = "zlib-stream"
+    ZSTD_STREAM = "zstd-stream"
+    NONE = "none"
+
+    @property
+    def query_value(self) -> str | None:
+        """What goes after `compress=`, or None when the parameter is left out."""
+        return None if self is Compression.NONE else self.value
+
+
+class Direction(enum.StrEnum):
+    """Which way a frame went, seen from the client: what a capture and tail record."""
+
+    SEND = "send"
+    RECV = "recv"
+
+
+#: The first byte of every ETF message (external term format version 131); a message
+#: that starts with anything else is not ETF.
+ETF_VERSION = 131
