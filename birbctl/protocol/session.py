@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from birbctl.codec.json import encode_json
 from birbctl.errors import ConfigError, LocalProtocolError
@@ -61,7 +61,8 @@ from birbctl.protocol.payloads import (
 )
 from birbctl.protocol.ratelimit import SendLimiter, check_payload_size
 from birbctl.protocol.status import GatewayStatus, may_change
-from birbctl.protocol.urls import API_VERSION, COMPRESSIONS, ENCODINGS, build_gateway_url
+from birbctl.protocol.urls import API_VERSION, build_gateway_url
+from birbctl.protocol.wire import Compression, Encoding
 
 __all__ = ["DEFAULT_GATEWAY_URL", "GatewaySession", "GatewayStatus", "SessionCounters"]
 
@@ -141,8 +142,8 @@ class GatewaySession:
         properties: Mapping[str, str] | None = None,
         large_threshold: int = 50,
         presence: Mapping[str, Any] | None = None,
-        encoding: Literal["json", "etf"] = "json",
-        compress: Literal["zlib-stream", "zstd-stream"] | None = None,
+        encoding: Encoding | str = Encoding.JSON,
+        compress: Compression | str | None = Compression.NONE,
         encode: Encoder = encode_json,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
@@ -168,12 +169,18 @@ class GatewaySession:
             shard = (shard_id, shard_count)
         if not 50 <= large_threshold <= 250:
             raise ConfigError(f"large_threshold must be 50..250, got {large_threshold}")
-        if encoding not in ENCODINGS:
-            raise ConfigError(f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
-        if compress is not None and compress not in COMPRESSIONS:
+        try:
+            encoding = Encoding(encoding)
+        except ValueError:
             raise ConfigError(
-                f"compress must be one of {', '.join(COMPRESSIONS)} or None, got {compress!r}"
-            )
+                f"encoding must be one of {', '.join(Encoding)}, got {encoding!r}"
+            ) from None
+        try:
+            compress = Compression.of(compress)
+        except ValueError:
+            raise ConfigError(
+                f"compress must be one of {', '.join(Compression)}, got {compress!r}"
+            ) from None
         if not guild_ready_timeout > 0 or not hello_timeout > 0:
             raise ConfigError("guild_ready_timeout and hello_timeout must be positive")
 
@@ -189,8 +196,8 @@ class GatewaySession:
         self.large_threshold = large_threshold
         self.presence: dict[str, Any] | None = dict(presence) if presence is not None else None
         self.gateway_url = gateway_url
-        self.encoding: Literal["json", "etf"] = encoding
-        self.compress: Literal["zlib-stream", "zstd-stream"] | None = compress
+        self.encoding = encoding
+        self.compress = compress
         self.api_version = api_version
         self.guild_ready_timeout = guild_ready_timeout
         self.hello_timeout = hello_timeout
@@ -749,7 +756,7 @@ class GatewaySession:
             shard=self.shard,
             large_threshold=self.large_threshold,
             presence=self.presence,
-            compress=False if self.encoding == "json" else None,
+            compress=False if self.encoding is Encoding.JSON else None,
         )
 
     def _adopt_presence(self, presence: Mapping[str, Any]) -> None:

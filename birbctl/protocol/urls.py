@@ -5,15 +5,18 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from birbctl.errors import ConfigError
+from birbctl.protocol.wire import Compression, Encoding
 
 API_VERSION = 10
-ENCODINGS = ("json", "etf")
-COMPRESSIONS = ("zlib-stream", "zstd-stream")
 _OURS = ("v", "encoding", "compress")
 
 
 def build_gateway_url(
-    base: str, *, encoding: str, compress: str | None, version: int = API_VERSION
+    base: str,
+    *,
+    encoding: Encoding | str,
+    compress: Compression | str | None,
+    version: int = API_VERSION,
 ) -> str:
     """`base` with `?v=..&encoding=..[&compress=..]`.
 
@@ -24,8 +27,9 @@ def build_gateway_url(
     if parts.scheme not in ("ws", "wss") or not parts.netloc:
         raise ConfigError(f"gateway URL must be ws:// or wss:// with a host, got {base!r}")
     kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in _OURS]
-    ours = [("v", str(version)), ("encoding", encoding)]
-    if compress is not None:
-        ours.append(("compress", compress))
+    ours = [("v", str(version)), ("encoding", Encoding(encoding).value)]
+    compress_value = Compression.of(compress).query_value
+    if compress_value is not None:
+        ours.append(("compress", compress_value))
     query = urlencode([*kept, *ours], safe="-")
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, ""))

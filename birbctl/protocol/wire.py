@@ -28,6 +28,14 @@ class Compression(enum.StrEnum):
     ZSTD_STREAM = "zstd-stream"
     NONE = "none"
 
+    @classmethod
+    def of(cls, value: str | None) -> Compression:
+        """A member from its word, with None (as Python callers say it) meaning NONE.
+
+        Raises ValueError for anything else, like `Compression(value)`.
+        """
+        return cls.NONE if value is None else cls(value)
+
     @property
     def query_value(self) -> str | None:
         """What goes after `compress=`, or None when the parameter is left out."""
