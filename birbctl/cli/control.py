@@ -1,5 +1,9 @@
-"""`birbctl status | ping | reconnect | terminate | close`: act on running sessions
-through their control sockets."""
+"""`birbctl status | ping | reconnect | terminate | close`: act on running birbctl
+processes through their control sockets.
+
+A running `connect`, `tail` or `demo` is a birbctl *process*, named by its PID
+(`--pid`); "session" means only the gateway session (session_id, RESUME).
+"""
 
 from __future__ import annotations
 
@@ -7,43 +11,58 @@ from typing import Annotated, Any
 
 import typer
 
-SessionOpt = Annotated[
-    str | None, typer.Option("--session", help="PID of the session (see `birbctl status`).")
+PidOpt = Annotated[
+    int | None,
+    typer.Option("--pid", help="PID of the birbctl process (see `birbctl status`).", min=1),
+]
+#: The option's name before 0.x: old scripts keep working; not shown in --help.
+LegacySessionOpt = Annotated[
+    int | None,
+    typer.Option("--session", hidden=True, min=1, help="Deprecated spelling of --pid."),
 ]
 ShardTarget = Annotated[int | None, typer.Option("--shard", help="Only this shard id.", min=0)]
 AllOpt = Annotated[
     bool,
-    typer.Option("--all", help="Act on every running session (needed when more than one runs)."),
+    typer.Option("--all", help="Act on every running process (needed when more than one runs)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON instead of a table.")]
 
 
-def _ask(session: str | None, request: dict[str, Any]) -> list[dict[str, Any]]:
-    """A read-only request: `--session PID`, else every running session."""
+def _pid(pid: int | None, legacy: int | None) -> int | None:
+    """`--pid`, or its deprecated spelling `--session`; both must agree."""
+    from birbctl.errors import ConfigError
+
+    if pid is not None and legacy is not None and pid != legacy:
+        raise ConfigError(f"--pid {pid} and --session {legacy} name different processes")
+    return pid if pid is not None else legacy
+
+
+def _ask(pid: int | None, request: dict[str, Any]) -> list[dict[str, Any]]:
+    """A read-only request: `--pid PID`, else every running process."""
     import asyncio
 
     from birbctl.client.control import ask_all
 
-    return asyncio.run(ask_all(session, request))
+    return asyncio.run(ask_all(pid, request))
 
 
-def _act(session: str | None, every: bool, request: dict[str, Any]) -> None:
-    """A request that changes a session: one session, named or the only one running,
-    or all of them with --all; then one line per session, or one error line."""
+def _act(pid: int | None, every: bool, request: dict[str, Any]) -> None:
+    """A request that changes a process: one, named or the only one running, or all of
+    them with --all; then one line per process, or one error line."""
     import asyncio
 
     from birbctl.client.control import ControlError, ask_all
     from birbctl.errors import ConfigError
 
-    if session is not None and every:
-        raise ConfigError("--session and --all do not go together")
-    answers = asyncio.run(ask_all(session, request, every=every))
+    if pid is not None and every:
+        raise ConfigError("--pid and --all do not go together")
+    answers = asyncio.run(ask_all(pid, request, every=every))
     failed = [a for a in answers if not a.get("ok")]
     for answer in answers:
         if answer.get("ok"):
-            typer.echo(f"session {answer['pid']}: {answer.get('done', 'ok')}")
+            typer.echo(f"process {answer['pid']}: {answer.get('done', 'ok')}")
     if failed:
-        raise ControlError("; ".join(f"session {a.get('pid')}: {a.get('error')}" for a in failed))
+        raise ControlError("; ".join(f"process {a.get('pid')}: {a.get('error')}" for a in failed))
 
 
 def _print_json(answers: list[dict[str, Any]]) -> None:
@@ -54,9 +73,9 @@ def _print_json(answers: list[dict[str, Any]]) -> None:
     sys.stdout.buffer.write(orjson.dumps(answers, option=orjson.OPT_INDENT_2) + b"\n")
 
 
-def status(session: SessionOpt = None, json_out: JsonOpt = False) -> None:
-    """Running birbctl sessions and their shards."""
-    answers = _ask(session, {"cmd": "status"})
+def status(pid: PidOpt = None, json_out: JsonOpt = False, session: LegacySessionOpt = None) -> None:
+    """Running birbctl processes and their shards."""
+    answers = _ask(_pid(pid, session), {"cmd": "status"})
     if json_out:
         _print_json(answers)
         return
@@ -67,62 +86,71 @@ def status(session: SessionOpt = None, json_out: JsonOpt = False) -> None:
 
 
 def ping(
-    session: SessionOpt = None,
+    pid: PidOpt = None,
     json_out: JsonOpt = False,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh every second.")] = False,
+    session: LegacySessionOpt = None,
 ) -> None:
     """Heartbeat round trips per shard: last, avg, min, p50, p95, max, samples."""
+    target = _pid(pid, session)
     if json_out:
-        _print_json(_ask(session, {"cmd": "ping"}))
+        _print_json(_ask(target, {"cmd": "ping"}))
         return
     from birbctl.render.console import make_console
     from birbctl.render.tables import ping_table
 
     console = make_console()
     if not watch:
-        console.print(ping_table(_ask(session, {"cmd": "ping"})))
+        console.print(ping_table(_ask(target, {"cmd": "ping"})))
         return
     import time
 
     from rich.live import Live
 
-    with Live(ping_table(_ask(session, {"cmd": "ping"})), console=console) as live:
+    with Live(ping_table(_ask(target, {"cmd": "ping"})), console=console) as live:
         while True:
             time.sleep(1)
-            live.update(ping_table(_ask(session, {"cmd": "ping"})))
+            live.update(ping_table(_ask(target, {"cmd": "ping"})))
 
 
 def reconnect(
-    session: SessionOpt = None,
+    pid: PidOpt = None,
     shard: ShardTarget = None,
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Identify afresh instead of resuming.")
     ] = False,
     every: AllOpt = False,
+    session: LegacySessionOpt = None,
 ) -> None:
     """Close the connection (4000-range code) and resume, or identify afresh."""
-    _act(session, every, {"cmd": "reconnect", "fresh": fresh, "shard": shard})
+    _act(_pid(pid, session), every, {"cmd": "reconnect", "fresh": fresh, "shard": shard})
 
 
-def terminate(session: SessionOpt = None, shard: ShardTarget = None, every: AllOpt = False) -> None:
-    """Drop the TCP connection without a close frame; the session then resumes."""
-    _act(session, every, {"cmd": "terminate", "shard": shard})
+def terminate(
+    pid: PidOpt = None,
+    shard: ShardTarget = None,
+    every: AllOpt = False,
+    session: LegacySessionOpt = None,
+) -> None:
+    """Drop the TCP connection without a close frame; the gateway session then resumes."""
+    _act(_pid(pid, session), every, {"cmd": "terminate", "shard": shard})
 
 
 def close(
     code: Annotated[int, typer.Option("--code", help="Close code: 1000, 1001 or 3000-4999.")],
-    session: SessionOpt = None,
+    pid: PidOpt = None,
     shard: ShardTarget = None,
     every: AllOpt = False,
+    session: LegacySessionOpt = None,
 ) -> None:
-    """Close with a code: 1000/1001 end the session; 3000-4999 close the connection with
-    that code and the session resumes."""
+    """Close with a code: 1000/1001 end the gateway session; 3000-4999 close the
+    connection with that code and the session resumes."""
     from birbctl.errors import ConfigError
     from birbctl.protocol.opcodes import CLIENT_CLOSE_CODES_TEXT, client_may_send
 
     if not client_may_send(code):
         raise ConfigError(f"--code {code}: use {CLIENT_CLOSE_CODES_TEXT}")
-    _act(session, every, {"cmd": "close", "code": code, "shard": shard})
+    _act(_pid(pid, session), every, {"cmd": "close", "code": code, "shard": shard})
 
 
 def register(app: typer.Typer) -> None:

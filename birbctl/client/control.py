@@ -1,10 +1,10 @@
-"""Control of a running session from another terminal: `birbctl status`, `ping`,
-`reconnect`, `terminate`, `close`.
+"""Control of a running birbctl process from another terminal: `birbctl status`,
+`ping`, `reconnect`, `terminate`, `close`.
 
-Each running connect/tail/demo listens on a Unix socket named after its PID in a
-private per-user directory (mode 0700, checked before use): only the same user can
-reach it, and nothing listens on the network. The protocol is one JSON object per line
-each way.
+Each running connect/tail/demo (a birbctl *process*, named by its PID; "session" is
+the gateway's) listens on a Unix socket named after its PID in a private per-user
+directory (mode 0700, checked before use): only the same user can reach it, and
+nothing listens on the network. The protocol is one JSON object per line each way.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ FIELDS = ("cmd", "shard", "fresh", "code")
 
 
 class ControlError(BirbError):
-    """No running session answered, or it refused the command."""
+    """No running birbctl process answered, or it refused the command."""
 
 
 def control_dir(create: bool = True) -> Path:
@@ -278,8 +278,8 @@ def _shown(text: str, limit: int = 32) -> str:
     return json.dumps(text if len(text) <= limit else text[:limit] + "...")
 
 
-def running_sessions(directory: Path | None = None) -> list[Path]:
-    """Sockets of running sessions; stale ones (their process is gone) are removed."""
+def running_processes(directory: Path | None = None) -> list[Path]:
+    """Sockets of running birbctl processes; stale ones (their process is gone) are removed."""
     directory = directory or control_dir(create=False)
     if not directory.is_dir():
         return []
@@ -308,7 +308,7 @@ def _alive(pid: int) -> bool:
 
 
 async def query(path: Path, request: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:
-    """Send one request to one session's socket; its answer, or a ControlError."""
+    """Send one request to one process's socket; its answer, or a ControlError."""
     pid = path.stem
     try:
         async with asyncio.timeout(timeout):
@@ -320,54 +320,54 @@ async def query(path: Path, request: dict[str, Any], timeout: float = 3.0) -> di
             finally:
                 writer.close()
     except TimeoutError:
-        raise ControlError(f"session {pid} did not answer within {timeout:g} s") from None
+        raise ControlError(f"process {pid} did not answer within {timeout:g} s") from None
     except OSError as exc:
         why = (exc.strerror or str(exc) or type(exc).__name__).lower()
-        raise ControlError(f"session {pid} did not answer: {why}") from None
+        raise ControlError(f"process {pid} did not answer: {why}") from None
     except ValueError:  # an answer line past the reader's limit
-        raise ControlError(f"session {pid} sent an answer too long to read") from None
+        raise ControlError(f"process {pid} sent an answer too long to read") from None
     try:
         answer = json.loads(line)
     except ValueError:
         answer = None
     if not isinstance(answer, dict):
-        raise ControlError(f"session {pid} sent a bad answer")
+        raise ControlError(f"process {pid} sent a bad answer")
     if not answer.get("ok"):
         answer["error"] = " ".join(str(answer.get("error") or "refused").split())
     return answer
 
 
-def pick_sessions(session: str | None, directory: Path | None = None) -> list[Path]:
-    """The sockets a command targets: `--session PID`, else all (an error if none)."""
-    paths = running_sessions(directory)
-    if session is not None:
-        paths = [p for p in paths if p.stem == session]
+def pick_processes(pid: int | None, directory: Path | None = None) -> list[Path]:
+    """The sockets a command targets: `--pid PID`, else all (an error if none)."""
+    paths = running_processes(directory)
+    if pid is not None:
+        paths = [p for p in paths if p.stem == str(pid)]
         if not paths:
-            raise ControlError(f"no running birbctl session {session} (see `birbctl status`)")
+            raise ControlError(f"no running birbctl process {pid} (see `birbctl status`)")
     if not paths:
-        raise ControlError("no running birbctl session (start one with `birbctl connect`)")
+        raise ControlError("no running birbctl process (start one with `birbctl connect`)")
     return paths
 
 
 async def ask_all(
-    session: str | None,
+    pid: int | None,
     request: dict[str, Any],
     directory: Path | None = None,
     *,
     every: bool = True,
 ) -> list[dict[str, Any]]:
-    """Ask the sessions `--session` picks, else all of them. With `every` False (a
-    command that changes something, without --all) several running sessions are a
-    usage error that names them: acting on all by default reaches sessions started
+    """Ask the process `--pid` picks, else all of them. With `every` False (a command
+    that changes something, without --all) several running processes are a usage
+    error that names them: acting on all by default reaches processes started
     elsewhere, for other work."""
-    paths = pick_sessions(session, directory)
-    if session is None and not every and len(paths) > 1:
+    paths = pick_processes(pid, directory)
+    if pid is None and not every and len(paths) > 1:
         statuses = await _gather(paths, {"cmd": "status"})
         pairs = zip(paths, statuses, strict=True)
-        listed = "; ".join(_describe_session(path, answer) for path, answer in pairs)
+        listed = "; ".join(_describe_process(path, answer) for path, answer in pairs)
         raise ConfigError(
-            f"{len(paths)} birbctl sessions are running ({listed}): pick one with "
-            "--session PID, or pass --all to act on every one"
+            f"{len(paths)} birbctl processes are running ({listed}): pick one with "
+            "--pid PID, or pass --all to act on every one"
         )
     return await _gather(paths, request)
 
@@ -383,7 +383,7 @@ async def _gather(paths: list[Path], request: dict[str, Any]) -> list[dict[str, 
     return results
 
 
-def _describe_session(path: Path, answer: dict[str, Any]) -> str:
+def _describe_process(path: Path, answer: dict[str, Any]) -> str:
     """`PID 1234 connect, shards 0/2 1/2, started 10:31:02` for the refusal's list."""
     if not answer.get("ok"):
         return f"PID {path.stem} (no answer)"

@@ -27,14 +27,14 @@ def _age(seconds: float | None) -> str:
     return f"{seconds // 3600:.0f}h{seconds % 3600 // 60:02.0f}m"
 
 
-def status_table(sessions: list[dict[str, Any]]) -> Table:
-    """One row per shard of each running session."""
-    table = Table(title="running birbctl sessions", title_justify="left")
-    for name in ("session", "cmd", "shard", "status", "seq", "ping", "events", "resumes", "uptime"):
+def status_table(processes: list[dict[str, Any]]) -> Table:
+    """One row per shard of each running birbctl process."""
+    table = Table(title="running birbctl processes", title_justify="left")
+    for name in ("pid", "cmd", "shard", "status", "seq", "ping", "events", "resumes", "uptime"):
         table.add_column(
             name, justify="right" if name in ("seq", "ping", "events", "resumes") else "left"
         )
-    for answer in sessions:
+    for answer in processes:
         pid = str(answer.get("pid", "?"))
         if not answer.get("ok"):
             table.add_row(pid, "-", "-", f"[red]{answer.get('error', 'no answer')}[/]")
@@ -56,14 +56,14 @@ def status_table(sessions: list[dict[str, Any]]) -> Table:
     return table
 
 
-def ping_table(sessions: list[dict[str, Any]]) -> Table:
+def ping_table(processes: list[dict[str, Any]]) -> Table:
     """Heartbeat round trips per shard, in ms."""
     table = Table(title="heartbeat round trips (ms)", title_justify="left")
-    table.add_column("session")
+    table.add_column("pid")
     table.add_column("shard")
     for name in ("last", "avg", "min", "p50", "p95", "max", "samples"):
         table.add_column(name, justify="right")
-    for answer in sessions:
+    for answer in processes:
         pid = str(answer.get("pid", "?"))
         if not answer.get("ok"):
             table.add_row(pid, f"[red]{answer.get('error', 'no answer')}[/]")

@@ -15,7 +15,7 @@ import pytest
 from conftest import birbctl_async
 from test_client_lifecycle import TOKEN, emulator
 
-from birbctl.client.control import control_dir, running_sessions
+from birbctl.client.control import control_dir, running_processes
 from birbctl.errors import ConfigError
 
 
@@ -83,7 +83,7 @@ async def test_control_commands_act_on_a_running_connect(env: dict[str, str]) ->
             at = await lines.until_status("resuming", at)
             at = await lines.until_status("ready", at)
 
-            code, _, err = await cli(env, "terminate", "--session", str(proc.pid))
+            code, _, err = await cli(env, "terminate", "--pid", str(proc.pid))
             assert code == 0, err
             at = await lines.until_status("resuming", at)
             at = await lines.until_status("ready", at)
@@ -107,15 +107,24 @@ async def test_control_commands_act_on_a_running_connect(env: dict[str, str]) ->
                 proc.kill()
                 await proc.wait()
     # The socket is gone with the process.
-    assert running_sessions(Path(env["XDG_RUNTIME_DIR"]) / "birbctl") == []
+    assert running_processes(Path(env["XDG_RUNTIME_DIR"]) / "birbctl") == []
 
 
-async def test_no_running_session_is_a_clear_error(env: dict[str, str]) -> None:
+async def test_no_running_process_is_a_clear_error(env: dict[str, str]) -> None:
     code, _, err = await cli(env, "status")
     assert code == 1
-    assert err.startswith("birbctl: error: no running birbctl session")
+    assert err.startswith("birbctl: error: no running birbctl process")
+    code, _, err = await cli(env, "close", "--code", "1000", "--pid", "999999")
+    assert code == 1 and "no running birbctl process 999999" in err
+    # The option's old name still works, hidden from --help.
     code, _, err = await cli(env, "close", "--code", "1000", "--session", "999999")
-    assert code == 1 and "no running birbctl session 999999" in err
+    assert code == 1 and "no running birbctl process 999999" in err
+    code, _, err = await cli(env, "terminate", "--pid", "5", "--session", "6")
+    assert code == 2 and "--pid 5 and --session 6 name different processes" in err
+    code, _, err = await cli(env, "terminate", "--pid", "abc")
+    assert code == 2 and "Traceback" not in err
+    code, out, _ = await cli(env, "terminate", "--help")
+    assert code == 0 and "--pid" in out and "--session" not in out
 
 
 def test_control_dir_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

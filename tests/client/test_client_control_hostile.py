@@ -188,7 +188,7 @@ async def test_hostile_requests_get_clean_refusals_and_serving_goes_on(
 
 
 async def test_a_refusal_prints_as_one_line(env: dict[str, str]) -> None:
-    """What the session refuses, the command prints as one error line (exit 1)."""
+    """What the process refuses, the command prints as one error line (exit 1)."""
     async with (
         emulator(heartbeat_interval_ms=500) as server,
         running_connect(env, server.gateway_url) as (proc, _),
@@ -196,7 +196,7 @@ async def test_a_refusal_prints_as_one_line(env: dict[str, str]) -> None:
         code, _, err = await birbctl_async(env, "terminate", "--shard", "7")
         assert code == 1
         assert err.decode() == (
-            f"birbctl: error: session {proc.pid}: no shard 7 here (shards: [0])\n"
+            f"birbctl: error: process {proc.pid}: no shard 7 here (shards: [0])\n"
         )
         code, _, err = await birbctl_async(env, "close", "--code", "5000")
         assert code == 2

@@ -1,5 +1,5 @@
 """Two real `birbctl connect` processes of one user: a command that changes something
-refuses to pick for the user (exit 2, naming them) unless --session or --all says which;
+refuses to pick for the user (exit 2, naming them) unless --pid or --all says which;
 read-only ones show both; with one left, it acts on that one."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     return code, out.decode(), err.decode()
 
 
-async def test_two_sessions_changes_need_session_or_all(env: dict[str, str]) -> None:
+async def test_two_processes_changes_need_pid_or_all(env: dict[str, str]) -> None:
     async with emulator(heartbeat_interval_ms=500, shards=2) as server:
         procs: list[asyncio.subprocess.Process] = []
         lines: list[Lines] = []
@@ -53,21 +53,21 @@ async def test_two_sessions_changes_need_session_or_all(env: dict[str, str]) -> 
                 code, out, err = await cli(env, *args)
                 assert code == 2 and out == "", err
                 assert err.count("\n") == 1 and "Traceback" not in err
-                assert err.startswith("birbctl: error: 2 birbctl sessions are running (")
+                assert err.startswith("birbctl: error: 2 birbctl processes are running (")
                 assert err.rstrip().endswith(
-                    "pick one with --session PID, or pass --all to act on every one"
+                    "pick one with --pid PID, or pass --all to act on every one"
                 )
                 time = r"\d\d:\d\d:\d\d"
                 assert re.search(rf"PID {one} connect, shards 0/1, started {time}", err), err
                 assert re.search(rf"PID {two} connect, shards 0/2 1/2, started {time}", err)
             assert all(p.returncode is None for p in procs)
 
-            code, _, err = await cli(env, "terminate", "--session", one, "--all")
-            assert code == 2 and "--session and --all do not go together" in err
+            code, _, err = await cli(env, "terminate", "--pid", one, "--all")
+            assert code == 2 and "--pid and --all do not go together" in err
 
-            # --session picks one: only that one acts.
-            code, out, err = await cli(env, "reconnect", "--session", one)
-            assert (code, out) == (0, f"session {one}: reconnect\n"), err
+            # --pid picks one: only that one acts.
+            code, out, err = await cli(env, "reconnect", "--pid", one)
+            assert (code, out) == (0, f"process {one}: reconnect\n"), err
             marks[0] = await lines[0].until_status("resuming", marks[0])
             marks[0] = await lines[0].until_status("ready", marks[0])
 
@@ -75,18 +75,18 @@ async def test_two_sessions_changes_need_session_or_all(env: dict[str, str]) -> 
             code, out, err = await cli(env, "terminate", "--all")
             assert code == 0, err
             assert sorted(out.splitlines()) == sorted(
-                [f"session {one}: terminate", f"session {two}: terminate"]
+                [f"process {one}: terminate", f"process {two}: terminate"]
             )
             for i in (0, 1):
                 marks[i] = await lines[i].until_status("resuming", marks[i])
 
             # One left: a changing command acts on it without being told which.
-            code, _, err = await cli(env, "close", "--code", "1000", "--session", two)
+            code, _, err = await cli(env, "close", "--code", "1000", "--pid", two)
             assert code == 0, err
             async with asyncio.timeout(15):
                 assert await procs[1].wait() == 0
             code, out, err = await cli(env, "close", "--code", "1000")
-            assert (code, out) == (0, f"session {one}: close 1000\n"), err
+            assert (code, out) == (0, f"process {one}: close 1000\n"), err
             async with asyncio.timeout(15):
                 assert await procs[0].wait() == 0
         finally:
