@@ -13,13 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from birbctl.errors import ConfigError
-from birbctl.protocol.opcodes import SERVER_CLOSE_CODES_TEXT, server_may_send
+from birbctl.protocol.opcodes import SERVER_CLOSE_CODES_TEXT, CloseCode, server_may_send
+
+#: A close fault with no `code`: 4000, the gateway's "unknown error", which a client resumes.
+DEFAULT_CLOSE_CODE = int(CloseCode.UNKNOWN_ERROR)
 
 #: Action name -> the parameters it takes (name -> default; None = required).
 ACTIONS: dict[str, dict[str, Any]] = {
     "reconnect": {},
     "invalid_session": {"resumable": False},
-    "close": {"code": 4000, "reason": ""},
+    "close": {"code": DEFAULT_CLOSE_CODE, "reason": ""},
     "drop": {},
     "zombie": {},
     "ack_delay": {"ms": None},
@@ -33,7 +36,7 @@ ACTIONS: dict[str, dict[str, Any]] = {
 class Fault:
     action: str
     resumable: bool = False
-    code: int = 4000
+    code: int = DEFAULT_CLOSE_CODE
     reason: str = ""
     ms: int = 0
     seconds: float = 0.0

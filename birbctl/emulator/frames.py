@@ -9,18 +9,18 @@ compression, which cannot be shared).
 from __future__ import annotations
 
 import struct
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
 from birbctl.codec.etf import encode_etf
-
-Encoding = Literal["json", "etf"]
+from birbctl.protocol.wire import ETF_VERSION, Encoding
 
 _ETF_ATOM = 100
 _ETF_SMALL_INT = 97
 _ETF_INT = 98
-_ETF_MAP4 = bytes((131, 116)) + struct.pack(">I", 4)
+_ETF_MAP = 116
+_ETF_MAP4 = bytes((ETF_VERSION, _ETF_MAP)) + struct.pack(">I", 4)
 _PACK_INT = struct.Struct(">Bi").pack
 
 
@@ -67,7 +67,7 @@ class PreparedDispatch:
         self._etf: bytes | None = None
 
     def message(self, encoding: Encoding, seq: int) -> bytes:
-        if encoding == "json":
+        if encoding is Encoding.JSON:
             tail = self._json
             if tail is None:
                 tail = self._json = (
@@ -86,6 +86,6 @@ class PreparedDispatch:
 def encode_payload(op: int, d: Any, encoding: Encoding) -> bytes:
     """A non-dispatch payload (HELLO, ACK, op 7, op 9, op 1): `s` and `t` are null."""
     payload = {"op": op, "d": d, "s": None, "t": None}
-    if encoding == "json":
+    if encoding is Encoding.JSON:
         return orjson.dumps(payload)
     return encode_etf(payload, style="server")

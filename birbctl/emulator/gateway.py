@@ -33,14 +33,15 @@ from birbctl.emulator.chaos import (
 from birbctl.emulator.client_etf import has_atom_keys
 from birbctl.emulator.config import EmulatorConfig
 from birbctl.emulator.faults import Fault
-from birbctl.emulator.frames import Encoding, PreparedDispatch, encode_payload
+from birbctl.emulator.frames import PreparedDispatch, encode_payload
 from birbctl.emulator.recording import Recording
 from birbctl.emulator.replay import ReplayScheduler
 from birbctl.emulator.sessions import Session, SessionStore
 from birbctl.emulator.world import World, bot_id_from_token, bot_user
 from birbctl.errors import DecodeError
 from birbctl.protocol.intents import ALL_INTENTS, PRIVILEGED_INTENTS
-from birbctl.protocol.opcodes import CloseCode, Opcode, ends_session
+from birbctl.protocol.opcodes import CloseCode, Opcode, client_close_ends_session, ends_session
+from birbctl.protocol.wire import ETF_VERSION, Compression, Encoding
 from birbctl.transport.deflate import Deflater, ZlibStreamDeflater, make_deflater
 
 log = logging.getLogger("birbctl.emulator")
@@ -56,8 +57,9 @@ APP_FLAGS_PRIVILEGED = (1 << 13) | (1 << 15) | (1 << 19)
 RTC_REGIONS = ["us-east", "us-central", "atlanta", "us-south", "us-west"]
 _TRACE = '["gateway-prd-emu-1",{"micros":0,"calls":["birbctl-emulator"]}]'
 
-_ENCODINGS: tuple[Encoding, ...] = ("json", "etf")
-_COMPRESSIONS = ("zlib-stream", "zstd-stream")
+#: What `compress=` may say, from its word (an absent or empty parameter means NONE). The
+#: word "none" is not one: the gateway refuses it as it refuses any other unknown word.
+_QUERY_COMPRESSIONS: dict[str | None, Compression] = {c.query_value: c for c in Compression}
 _CLIENT_OPS_AFTER_IDENTIFY = frozenset(
     {
         Opcode.PRESENCE_UPDATE,
@@ -94,8 +96,8 @@ def decode_client_json(raw: bytes) -> Any:
         raise DecodeError(f"invalid JSON: {exc}") from None
 
 
-def _make_deflater(compress: str | None) -> Deflater:
-    if compress == "zlib-stream":
+def _make_deflater(compress: Compression) -> Deflater:
+    if compress is Compression.ZLIB_STREAM:
         return ZlibStreamDeflater(level=ZLIB_LEVEL)
     return make_deflater(compress)
 
@@ -122,9 +124,12 @@ Action = SendFrame | CloseConnection | DropConnection
 
 @dataclass(frozen=True, slots=True)
 class ConnectParams:
+    """A connection's query. `encoding` is the word as sent: an unknown one (like a bad
+    `v`, None here) is answered after the upgrade, with 4002, as the gateway does."""
+
     version: int | None
     encoding: str
-    compress: str | None
+    compress: Compression
 
 
 class BadQuery(ValueError):
@@ -156,11 +161,20 @@ def parse_connect_query(path: str) -> ConnectParams:
             version = int(raw_v)
         except ValueError:
             version = None
-    encoding = one("encoding") or "json"
-    compress = one("compress") or None
-    if compress is not None and compress not in _COMPRESSIONS:
-        raise BadQuery(f"compress must be zlib-stream or zstd-stream, got {compress!r}")
+    encoding = one("encoding") or Encoding.JSON.value
+    word = one("compress") or None
+    compress = _QUERY_COMPRESSIONS.get(word)
+    if compress is None:
+        words = " or ".join(w for w in _QUERY_COMPRESSIONS if w is not None)
+        raise BadQuery(f"compress must be {words}, got {word!r}")
     return ConnectParams(version, encoding, compress)
+
+
+def _encoding_of(word: str) -> Encoding | None:
+    try:
+        return Encoding(word)
+    except ValueError:
+        return None
 
 
 class GatewayContext:
@@ -270,12 +284,13 @@ class GatewayConnection:
         #: The client's port, so records of faults before IDENTIFY say which client it was.
         self.peer_port = peer_port
         self.version = params.version or DEFAULT_VERSION
-        self.encoding: Encoding = "etf" if params.encoding == "etf" else "json"
+        encoding = _encoding_of(params.encoding)
+        self.encoding = Encoding.JSON if encoding is None else encoding
         self.compress = params.compress
         self._deflater: Deflater = _make_deflater(params.compress)
         # Looked up once: _emit runs for every dispatch of every session.
         self._frame = None if self._deflater.compress is None else self._deflater.frame
-        self._text = self.encoding == "json"
+        self._text = self.encoding is Encoding.JSON
         self._interval = ctx.config.heartbeat_interval_ms / 1000
         self.session: Session | None = None
         self.closed = False
@@ -298,7 +313,7 @@ class GatewayConnection:
         self.wake: Callable[[], None] | None = None
         ctx.connections[self.id] = self
 
-        if params.encoding not in _ENCODINGS:
+        if encoding is None:
             self._close(CloseCode.DECODE_ERROR, f"invalid encoding {params.encoding!r}")
         elif params.version is None or params.version not in SUPPORTED_VERSIONS:
             self._close(CloseCode.INVALID_API_VERSION, "Invalid API version")
@@ -422,14 +437,14 @@ class GatewayConnection:
 
     def connection_lost(self, client_code: int | None, now: float) -> None:
         """The socket is gone. `client_code` is the close code the client sent, if it
-        closed first: 1000/1001 end the session, anything else leaves it resumable."""
+        closed first: its close policy says whether that ends the session."""
         was_closed = self.closed
         self.closed = True
         self.ctx.connections.pop(self.id, None)
         session = self.session
         if session is None or session.connection is not self:
             return
-        if not was_closed and client_code in (1000, 1001):
+        if not was_closed and client_close_ends_session(client_code):
             self.ctx.store.invalidate(session)
             self.ctx.note(f"session {session.id[:8]} ended by the client ({client_code})")
         session.detach(self, now)
@@ -509,7 +524,7 @@ class GatewayConnection:
         return {
             "connection": self.id,
             "encoding": self.encoding,
-            "compress": self.compress,
+            "compress": self.compress.query_value,  # null for none, as it always was
             "session": None if session is None else session.id,
             "shard": None if session is None else list(session.shard),
             "seq": None if session is None else session.seq,
@@ -521,7 +536,7 @@ class GatewayConnection:
         """Decode in the connection's encoding, whatever the frame type or first byte:
         JSON on an ETF connection (or ETF on a JSON one) is a payload Discord cannot
         decode, 4002. JSON bytes in a binary frame on a JSON connection are still JSON."""
-        if self.encoding == "etf":
+        if self.encoding is Encoding.ETF:
             from birbctl.codec.etf import decode_etf
 
             if has_atom_keys(raw):
@@ -620,7 +635,7 @@ class GatewayConnection:
             ready["shard"] = [shard_id, num_shards]
         ctx.note(
             f"conn {self.id}: IDENTIFY -> session {session.id[:8]} shard "
-            f"[{shard_id}, {num_shards}] ({self.encoding}, {self.compress or 'no compression'})"
+            f"[{shard_id}, {num_shards}] ({self.encoding}, {self._compression_text})"
             + (" replaying" if replay is not None else "")
         )
         if replay is not None:
@@ -823,13 +838,17 @@ class GatewayConnection:
         """Bytes the client's decoder must reject: broken deflate/zstd data, or a message
         that is neither JSON nor ETF."""
         junk = bytes(self.ctx.rng.randrange(256) for _ in range(24))
-        if self.compress == "zlib-stream":
+        if self.compress is Compression.ZLIB_STREAM:
             return SendFrame(b"\xff\xff\xff" + junk + b"\x00\x00\xff\xff", False)
-        if self.compress == "zstd-stream":
+        if self.compress is Compression.ZSTD_STREAM:
             return SendFrame(b"\xff\xff\xff\xff" + junk, False)
-        if self.encoding == "json":
+        if self.encoding is Encoding.JSON:
             return SendFrame(b'{"op": 0, "d": {"corrupt', True)
-        return SendFrame(b"\x83\xff" + junk, False)
+        return SendFrame(bytes((ETF_VERSION, 0xFF)) + junk, False)  # 255: no such ETF tag
+
+    @property
+    def _compression_text(self) -> str:
+        return "no compression" if self.compress is Compression.NONE else self.compress.value
 
     def _close(self, code: int, reason: str) -> None:
         self._out.append(CloseConnection(int(code), reason))

@@ -20,7 +20,6 @@ __all__ = [
     "PRIVILEGED_INTENTS",
     "SERVER_CLOSE_CODES_TEXT",
     "SESSION_ENDING_CLIENT_CODES",
-    "SESSION_OWNED_OPS",
     "USER_OPS",
     "CloseAction",
     "CloseCode",
@@ -28,6 +27,7 @@ __all__ = [
     "Intents",
     "Opcode",
     "check_client_close",
+    "client_close_ends_session",
     "client_may_send",
     "close_label",
     "close_policy",
@@ -67,9 +67,6 @@ USER_OPS: frozenset[int] = frozenset(
         Opcode.REQUEST_CHANNEL_INFO,
     }
 )
-
-#: Ops the session sends itself, in step with its state.
-SESSION_OWNED_OPS: frozenset[int] = frozenset({Opcode.HEARTBEAT, Opcode.IDENTIFY, Opcode.RESUME})
 
 
 class CloseCode(enum.IntEnum):
@@ -183,6 +180,13 @@ def client_may_send(code: int) -> bool:
 SERVER_CLOSE_CODES_TEXT = "1000-1003, 1007-1014 or 3000-4999"
 
 
+def client_close_ends_session(code: int | None) -> bool:
+    """Whether a client's close frame with `code` ends its gateway session (1000/1001).
+    A connection lost without a close code keeps it, as any other code does: the
+    emulator forgets a session on exactly this rule."""
+    return code in SESSION_ENDING_CLIENT_CODES
+
+
 def server_may_send(code: int) -> bool:
     """A close code a server (the emulator) may send: RFC 6455's defined codes that may
     appear on the wire (1000-1014 but 1004-1006), and 3000-4999."""
@@ -200,7 +204,7 @@ def check_client_close(code: int, *, resume: bool) -> None:
     when the caller means to resume; the message says what to use instead."""
     if not client_may_send(code):
         raise LocalProtocolError(f"cannot close with code {code}: use {CLIENT_CLOSE_CODES_TEXT}")
-    if resume and code in SESSION_ENDING_CLIENT_CODES:
+    if resume and client_close_ends_session(code):
         raise LocalProtocolError(f"close code {code} ends the session: it cannot resume")
 
 

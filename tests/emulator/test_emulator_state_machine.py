@@ -13,15 +13,18 @@ from birbctl.emulator.config import EmulatorConfig
 from birbctl.emulator.faults import parse_fault, parse_fault_flag
 from birbctl.emulator.frames import PreparedDispatch
 from birbctl.emulator.gateway import (
+    BadQuery,
     CloseConnection,
     ConnectParams,
     DropConnection,
     GatewayConnection,
     GatewayContext,
     SendFrame,
+    parse_connect_query,
 )
 from birbctl.emulator.snowflake import SnowflakeFactory, snowflake_ms
 from birbctl.emulator.world import World, bot_id_from_token
+from birbctl.protocol.wire import Compression, Encoding
 
 TOKEN = "MTEwMDAwMDAwMDAwMDAwMDAwNQ.GhIjKl.tOpSeCrEtToKeNvAlUe_xyz0123456789"
 
@@ -30,7 +33,7 @@ def make(**config: Any) -> tuple[GatewayContext, GatewayConnection]:
     options: dict[str, Any] = {"guilds": 2, "seed": 1, "heartbeat_interval_ms": 10_000}
     options.update(config)
     ctx = GatewayContext(EmulatorConfig(**options), resume_url="ws://127.0.0.1:1")
-    conn = GatewayConnection(ctx, ConnectParams(10, "json", None), now=0.0)
+    conn = GatewayConnection(ctx, ConnectParams(10, "json", Compression.NONE), now=0.0)
     return ctx, conn
 
 
@@ -158,6 +161,50 @@ def test_client_close_code_decides_the_session(code: int, kept: bool) -> None:
     assert (ctx.store.get(session.id) is not None) is kept
 
 
+@pytest.mark.parametrize(
+    ("path", "encoding", "compress"),
+    [
+        ("/?v=10", "json", Compression.NONE),
+        ("/?v=10&encoding=etf&compress=", "etf", Compression.NONE),
+        ("/?v=10&encoding=xml&compress=zlib-stream", "xml", Compression.ZLIB_STREAM),
+        ("/?v=10&compress=zstd-stream", "json", Compression.ZSTD_STREAM),
+    ],
+)
+def test_connect_query(path: str, encoding: str, compress: Compression) -> None:
+    assert parse_connect_query(path) == ConnectParams(10, encoding, compress)
+
+
+@pytest.mark.parametrize("word", ["none", "gzip", "ZLIB-STREAM"])
+def test_a_compression_the_gateway_does_not_offer_is_a_bad_query(word: str) -> None:
+    """HTTP 400 before the upgrade; "none" too, since Discord's query never says it."""
+    message = f"compress must be zlib-stream or zstd-stream, got '{word}'"
+    with pytest.raises(BadQuery, match=message):
+        parse_connect_query(f"/?v=10&compress={word}")
+
+
+def test_an_unknown_encoding_is_closed_with_4002_after_the_upgrade() -> None:
+    ctx = GatewayContext(EmulatorConfig(guilds=1, seed=1), resume_url="ws://127.0.0.1:1")
+    conn = GatewayConnection(ctx, ConnectParams(10, "xml", Compression.NONE), now=0.0)
+    assert conn.actions() == [CloseConnection(4002, "invalid encoding 'xml'")]
+
+
+@pytest.mark.parametrize(
+    ("compress", "shown"),
+    [
+        (Compression.NONE, None),
+        *[(c, str(c)) for c in (Compression.ZLIB_STREAM, Compression.ZSTD_STREAM)],
+    ],
+)
+def test_admin_listing_says_compress_as_the_query_did(
+    compress: Compression, shown: str | None
+) -> None:
+    """The admin JSON keeps null for no compression (what it always said)."""
+    ctx = GatewayContext(EmulatorConfig(guilds=1, seed=1), resume_url="ws://127.0.0.1:1")
+    conn = GatewayConnection(ctx, ConnectParams(10, "etf", compress), now=0.0)
+    described = orjson.loads(orjson.dumps(conn.describe()))
+    assert (described["encoding"], described["compress"]) == ("etf", shown)
+
+
 def test_atom_key_scan() -> None:
     from birbctl.codec.etf import encode_etf
 
@@ -185,8 +232,8 @@ def test_dispatch_encodes_once_and_matches_the_full_encoder() -> None:
 
     d = {"id": "1234567890123456789", "content": "hi", "flags": [1, 2]}
     event = PreparedDispatch("MESSAGE_CREATE", d)
-    assert orjson.loads(event.message("json", 7)) == {
+    assert orjson.loads(event.message(Encoding.JSON, 7)) == {
         "op": 0, "s": 7, "t": "MESSAGE_CREATE", "d": d,
     }  # fmt: skip
-    decoded = decode_etf(event.message("etf", 300), bigint_as_str=True)
+    decoded = decode_etf(event.message(Encoding.ETF, 300), bigint_as_str=True)
     assert decoded == {"op": 0, "s": 300, "t": "MESSAGE_CREATE", "d": d}

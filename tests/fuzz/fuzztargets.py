@@ -41,6 +41,8 @@ from birbctl.emulator.gateway import (
 )
 from birbctl.emulator.scenario import load_scenario
 from birbctl.errors import BirbError, ConfigError, DecodeError, InflateError
+from birbctl.protocol.opcodes import CloseCode, server_may_send
+from birbctl.protocol.wire import Compression
 from birbctl.transport.inflate import ZlibStreamInflater, ZstdStreamInflater
 
 _TMP = Path(tempfile.mkdtemp(prefix="birbfuzz"))
@@ -269,7 +271,8 @@ def run_fault_flag(data: bytes) -> None:
     _expect(clean(lambda: parse_fault_flag(text), "--fault"), ConfigError)
 
 
-_CLOSE_CODES = {1000, 1001, *range(4000, 4015)}
+#: What the emulator may close with: the gateway's codes a server may send.
+_CLOSE_CODES = frozenset(int(c) for c in CloseCode if server_may_send(c))
 
 
 def _identify(encoding: str) -> bytes | str:
@@ -285,23 +288,24 @@ def run_gateway(data: bytes) -> None:
     if not frames:
         return
     words = frames[0].decode("ascii", "replace").split()
-    encoding, compress, state = (*words, "json", "none", "fresh")[:3] if words else ("json",) * 3
+    defaults = ["json", "none", "fresh"]
+    encoding, compress, state = (words[:3] + defaults[len(words) :])[:3]
     messages: list[bytes | str] = []
     for frame in frames[1:]:
         if frame[:1] == b"t":
             messages.append(frame[1:].decode("utf-8", "replace"))
         else:
             messages.append(frame[1:])
-    run_gateway_messages(encoding, None if compress == "none" else compress, state, messages)
+    run_gateway_messages(encoding, Compression(compress), state, messages)
 
 
 def run_gateway_messages(
-    encoding: str, compress: str | None, state: str, messages: list[bytes | str]
+    encoding: str, compress: Compression, state: str, messages: list[bytes | str]
 ) -> None:
     config = EmulatorConfig(guilds=2, seed=1, heartbeat_interval_ms=10_000, event_rate=0)
     ctx = GatewayContext(config, resume_url="ws://127.0.0.1:1")
     conn = GatewayConnection(ctx, ConnectParams(10, encoding, compress), now=0.0)
-    reader = PacketReader("etf" if encoding == "etf" else "json", compress)
+    reader = PacketReader("etf" if encoding == "etf" else "json", compress.query_value)
 
     def drain() -> None:
         for action in conn.actions():

@@ -23,6 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from birbctl.codec.etf import encode_etf
+from birbctl.protocol.wire import Compression
 
 # --- scenario files -------------------------------------------------------------------------
 
@@ -163,7 +164,7 @@ def _encode(payload: object, how: str) -> bytes | str | None:
 @fuzz_settings(300)
 @given(
     encoding=st.sampled_from(["json", "etf"]),
-    compress=st.sampled_from([None, "zlib-stream", "zstd-stream"]),
+    compress=st.sampled_from(list(Compression)),
     state=st.sampled_from(["fresh", "ready"]),
     messages=st.lists(
         st.tuples(client_payloads(), st.sampled_from(["etf", "text", "binary"]))
@@ -173,7 +174,7 @@ def _encode(payload: object, how: str) -> bytes | str | None:
     ),
 )
 def test_gateway_client_messages(
-    encoding: str, compress: str | None, state: str, messages: list[tuple[object, str]]
+    encoding: str, compress: Compression, state: str, messages: list[tuple[object, str]]
 ) -> None:
     wire: list[bytes | str] = []
     for payload, how in messages:
