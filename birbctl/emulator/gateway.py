@@ -36,7 +36,7 @@ from birbctl.emulator.faults import Fault
 from birbctl.emulator.frames import PreparedDispatch, encode_payload
 from birbctl.emulator.recording import Recording
 from birbctl.emulator.replay import ReplayScheduler
-from birbctl.emulator.sessions import Session, SessionStore
+from birbctl.emulator.sessions import SessionRecord, SessionRecords
 from birbctl.emulator.world import World, bot_id_from_token, bot_user
 from birbctl.errors import DecodeError
 from birbctl.protocol.intents import ALL_INTENTS, PRIVILEGED_INTENTS
@@ -185,7 +185,7 @@ class GatewayContext:
         config: EmulatorConfig,
         *,
         world: World | None = None,
-        store: SessionStore | None = None,
+        records: SessionRecords | None = None,
         resume_url: str = "ws://127.0.0.1",
         rng: random.Random | None = None,
         on_event: Callable[[str], None] | None = None,
@@ -193,7 +193,7 @@ class GatewayContext:
     ) -> None:
         self.config = config
         self.world = world or World(config.guilds, seed=config.seed)
-        self.store = store or SessionStore(
+        self.records = records or SessionRecords(
             expiry_s=config.session_expiry_s,
             start_total=config.session_start_total,
             max_concurrency=config.max_concurrency,
@@ -215,7 +215,7 @@ class GatewayContext:
         self.injected: deque[InjectedFault] = deque(maxlen=RECORDS_KEPT)
         self.injected_count = 0
         #: IDENTIFY arrivals per bucket, against the answer GET /gateway/bot gives.
-        self.identifies = IdentifyTracker(self.store.max_concurrency)
+        self.identifies = IdentifyTracker(self.records.max_concurrency)
         #: Live connections, for the admin endpoint.
         self.connections: dict[int, GatewayConnection] = {}
         #: With --replay, what feeds every session instead of synthetic traffic.
@@ -223,7 +223,7 @@ class GatewayContext:
         if recording is not None:
             self.replay = ReplayScheduler(
                 recording,
-                self.store,
+                self.records,
                 speed=config.replay_speed,
                 loop=config.replay_loop,
                 note=self.note,
@@ -289,10 +289,10 @@ class GatewayConnection:
         self.compress = params.compress
         self._deflater: Deflater = _make_deflater(params.compress)
         # Looked up once: _emit runs for every dispatch of every session.
-        self._frame = None if self._deflater.compress is None else self._deflater.frame
+        self._frame = None if self.compress is Compression.NONE else self._deflater.frame
         self._text = self.encoding is Encoding.JSON
         self._interval = ctx.config.heartbeat_interval_ms / 1000
-        self.session: Session | None = None
+        self.record: SessionRecord | None = None
         self.closed = False
         self.close_code: int | None = None
         self.zombie = False
@@ -351,11 +351,11 @@ class GatewayConnection:
             for armed in self.ctx.handshake.delayed_hello():
                 if armed.id not in self._hello_checked:
                     deadlines.append(hello_at + armed.step.delay)
-        session = self.session
-        if session is not None:
-            for index, step in enumerate(session.steps):
-                if step.at is not None and index not in session.fired:
-                    deadlines.append(session.created_at + step.at)
+        record = self.record
+        if record is not None:
+            for index, step in enumerate(record.steps):
+                if step.at is not None and index not in record.fired:
+                    deadlines.append(record.created_at + step.at)
         return min(deadlines)
 
     def tick(self, now: float) -> None:
@@ -416,7 +416,7 @@ class GatewayConnection:
             if not self._handshake_faults("resume", now, self._resumed_shard(d)):
                 self._on_resume(d, now)
         elif op in _CLIENT_OPS_AFTER_IDENTIFY:
-            if self.session is None:
+            if self.record is None:
                 self._close(CloseCode.NOT_AUTHENTICATED, "Not authenticated.")
             elif op == Opcode.REQUEST_GUILD_MEMBERS:
                 self._on_request_members(d)
@@ -424,12 +424,12 @@ class GatewayConnection:
             self._close(CloseCode.UNKNOWN_OPCODE, "Unknown opcode.")
 
     def deliver(self, event: PreparedDispatch, seq: int) -> None:
-        """A dispatch of this connection's session (called by `Session.dispatch`)."""
+        """A dispatch of this connection's session (called by `SessionRecord.dispatch`)."""
         if self.closed:
             return
         self._emit(event.message(self.encoding, seq))
-        session = self.session
-        if event.synthetic and session is not None and session.steps:
+        record = self.record
+        if event.synthetic and record is not None and record.steps:
             self._steps_due = True
         wake = self.wake
         if wake is not None:
@@ -441,13 +441,13 @@ class GatewayConnection:
         was_closed = self.closed
         self.closed = True
         self.ctx.connections.pop(self.id, None)
-        session = self.session
-        if session is None or session.connection is not self:
+        record = self.record
+        if record is None or record.connection is not self:
             return
         if not was_closed and client_close_ends_session(client_code):
-            self.ctx.store.invalidate(session)
-            self.ctx.note(f"session {session.id[:8]} ended by the client ({client_code})")
-        session.detach(self, now)
+            self.ctx.records.invalidate(record)
+            self.ctx.note(f"session {record.id[:8]} ended by the client ({client_code})")
+        record.detach(self, now)
 
     def inject(
         self,
@@ -461,10 +461,10 @@ class GatewayConnection:
         """Misbehave on purpose; recorded in `ctx.injected` and logged."""
         if self.closed:
             return
-        session = self.session
-        if shard is None and session is not None:
-            shard = session.shard
-        who = f"conn {self.id}" + (f" session {session.id[:8]}" if session else "")
+        record = self.record
+        if shard is None and record is not None:
+            shard = record.shard
+        who = f"conn {self.id}" + (f" session {record.id[:8]}" if record else "")
         if shard is not None:
             who += f" shard [{shard[0]}, {shard[1]}]"
         self.ctx.note(f"fault {fault.describe()} -> {who} ({source}, {trigger})")
@@ -472,7 +472,7 @@ class GatewayConnection:
             InjectedFault(
                 now,
                 self.id,
-                None if session is None else session.id,
+                None if record is None else record.id,
                 shard,
                 trigger,
                 source,
@@ -485,12 +485,12 @@ class GatewayConnection:
             self._send_op(Opcode.RECONNECT, None)
         elif action == "invalid_session":
             self._send_op(Opcode.INVALID_SESSION, fault.resumable)
-            session = self.session
-            if session is not None:
+            record = self.record
+            if record is not None:
                 if not fault.resumable:
-                    self.ctx.store.invalidate(session)
-                session.detach(self, now)
-                self.session = None
+                    self.ctx.records.invalidate(record)
+                record.detach(self, now)
+                self.record = None
         elif action == "close":
             self._close(fault.code, fault.reason)
         elif action == "drop":
@@ -515,19 +515,19 @@ class GatewayConnection:
 
     @property
     def live(self) -> bool:
-        """A session is attached (READY or RESUMED was queued)."""
-        session = self.session
-        return not self.closed and session is not None and session.connection is self
+        """A session record is attached (READY or RESUMED was queued)."""
+        record = self.record
+        return not self.closed and record is not None and record.connection is self
 
     def describe(self) -> dict[str, Any]:
-        session = self.session
+        record = self.record
         return {
             "connection": self.id,
             "encoding": self.encoding,
             "compress": self.compress.query_value,  # null for none, as it always was
-            "session": None if session is None else session.id,
-            "shard": None if session is None else list(session.shard),
-            "seq": None if session is None else session.seq,
+            "session": None if record is None else record.id,
+            "shard": None if record is None else list(record.shard),
+            "seq": None if record is None else record.seq,
         }
 
     # --- client ops ----------------------------------------------------------------------
@@ -555,7 +555,7 @@ class GatewayConnection:
 
     def _on_identify(self, d: Any, now: float) -> None:
         ctx, config = self.ctx, self.ctx.config
-        if self.session is not None:
+        if self.record is not None:
             self._close(CloseCode.ALREADY_AUTHENTICATED, "Already authenticated.")
             return
         if not isinstance(d, dict) or not isinstance(d.get("properties", {}), dict):
@@ -596,8 +596,8 @@ class GatewayConnection:
             large_threshold = 50
         bare = strip_bot_prefix(token)
         user_id = bot_id_from_token(bare)
-        session = Session(
-            ctx.store.new_id(),
+        record = SessionRecord(
+            ctx.records.new_id(),
             token=bare,
             user_id=user_id,
             shard=(shard_id, num_shards),
@@ -607,15 +607,15 @@ class GatewayConnection:
             buffer_size=config.replay_buffer,
             large_threshold=large_threshold,
         )
-        ctx.store.add(session, now)
-        self.session = session
-        session.attach(self)
+        ctx.records.add(record, now)
+        self.record = record
+        record.attach(self)
         user = bot_user(user_id)
         ready: dict[str, Any] = {
             "v": self.version,
             "user": user,
             "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
-            "session_id": session.id,
+            "session_id": record.id,
             "resume_gateway_url": ctx.resume_url,
             "application": {
                 "id": str(user_id),
@@ -628,34 +628,34 @@ class GatewayConnection:
             "guild_join_requests": [],
             "user_settings": {},
             "session_type": "normal",
-            "auth_session_id_hash": ctx.store.new_id(),
+            "auth_session_id_hash": ctx.records.new_id(),
             "_trace": [_TRACE],
         }
         if "shard" in d:
             ready["shard"] = [shard_id, num_shards]
         ctx.note(
-            f"conn {self.id}: IDENTIFY -> session {session.id[:8]} shard "
+            f"conn {self.id}: IDENTIFY -> session {record.id[:8]} shard "
             f"[{shard_id}, {num_shards}] ({self.encoding}, {self._compression_text})"
             + (" replaying" if replay is not None else "")
         )
         if replay is not None:
             ready = replay.ready(
                 version=self.version,
-                session_id=session.id,
+                session_id=record.id,
                 resume_url=ctx.resume_url,
                 shard=[shard_id, num_shards] if "shard" in d else None,
                 synthetic=ready,
             )
-        session.dispatch(PreparedDispatch("READY", ready))
+        record.dispatch(PreparedDispatch("READY", ready))
         for guild in guilds:
             body = ctx.world.guild_create(guild, user, large_threshold=large_threshold)
-            session.dispatch(PreparedDispatch("GUILD_CREATE", body))
+            record.dispatch(PreparedDispatch("GUILD_CREATE", body))
         if replay is not None:
-            replay.start(session, now)
+            replay.start(record, now)
 
     def _on_resume(self, d: Any, now: float) -> None:
         ctx = self.ctx
-        if self.session is not None:
+        if self.record is not None:
             self._close(CloseCode.ALREADY_AUTHENTICATED, "Already authenticated.")
             return
         if not isinstance(d, dict):
@@ -668,42 +668,42 @@ class GatewayConnection:
         assert isinstance(token, str)
         if seq is None:
             seq = 0
-        # Any number decodes; one that is not a whole 0..session.seq is an invalid seq (4007)
+        # Any number decodes; one that is not a whole 0..record.seq is an invalid seq (4007)
         # below, however large (JSON integers past 64 bits come as floats or big ints).
         if not isinstance(session_id, str) or type(seq) not in (int, float):
             self._close(CloseCode.DECODE_ERROR, "Error while decoding payload.")
             return
-        ctx.store.sweep(now)
-        session = ctx.store.get(session_id)
-        if session is None and ctx.store.is_expired(session_id):
+        ctx.records.sweep(now)
+        record = ctx.records.get(session_id)
+        if record is None and ctx.records.is_expired(session_id):
             self._close(CloseCode.SESSION_TIMED_OUT, "Session timed out.")
             return
-        if session is None or session.token != strip_bot_prefix(token):
+        if record is None or record.token != strip_bot_prefix(token):
             ctx.note(f"conn {self.id}: RESUME of an unknown session -> op 9 false")
             self._send_op(Opcode.INVALID_SESSION, False)
             return
-        missed = session.missed_since(seq) if type(seq) is int else None
+        missed = record.missed_since(seq) if type(seq) is int else None
         if missed is None:
-            ctx.store.invalidate(session)
+            ctx.records.invalidate(record)
             self._close(CloseCode.INVALID_SEQ, "Invalid seq.")
             return
-        previous = session.connection
+        previous = record.connection
         if isinstance(previous, GatewayConnection) and previous is not self:
-            previous.session = None  # the old socket stops getting this session's events
-        self.session = session
-        session.attach(self)
+            previous.record = None  # the old socket stops getting this session's events
+        self.record = record
+        record.attach(self)
         ctx.note(
-            f"conn {self.id}: RESUME session {session.id[:8]} from seq {seq}, "
+            f"conn {self.id}: RESUME session {record.id[:8]} from seq {seq}, "
             f"replaying {len(missed)}"
         )
         for missed_seq, event in missed:
             self.deliver(event, missed_seq)
-        session.dispatch(PreparedDispatch("RESUMED", {"_trace": [_TRACE]}))
+        record.dispatch(PreparedDispatch("RESUMED", {"_trace": [_TRACE]}))
 
     def _on_request_members(self, d: Any) -> None:
         """Answer op 8 with one GUILD_MEMBERS_CHUNK of the guild's members (no presences)."""
-        session = self.session
-        if session is None or not isinstance(d, dict):
+        record = self.record
+        if record is None or not isinstance(d, dict):
             return
         guild_ids = d.get("guild_id")
         ids = guild_ids if isinstance(guild_ids, list) else [guild_ids]
@@ -724,7 +724,7 @@ class GatewayConnection:
             }
             if "nonce" in d:
                 chunk["nonce"] = d["nonce"]
-            session.dispatch(PreparedDispatch("GUILD_MEMBERS_CHUNK", chunk))
+            record.dispatch(PreparedDispatch("GUILD_MEMBERS_CHUNK", chunk))
 
     # --- handshake faults ------------------------------------------------------------------
 
@@ -787,25 +787,25 @@ class GatewayConnection:
 
     def _resumed_shard(self, d: Any) -> tuple[int, int] | None:
         session_id = d.get("session_id") if isinstance(d, dict) else None
-        session = self.ctx.store.get(session_id) if isinstance(session_id, str) else None
-        return None if session is None else session.shard
+        record = self.ctx.records.get(session_id) if isinstance(session_id, str) else None
+        return None if record is None else record.shard
 
     # --- output --------------------------------------------------------------------------
 
     def _run_steps(self, now: float) -> None:
-        session = self.session
-        if session is None or not session.steps or session.connection is not self:
+        record = self.record
+        if record is None or not record.steps or record.connection is not self:
             return
-        for index, step in enumerate(session.steps):
-            if index in session.fired:
+        for index, step in enumerate(record.steps):
+            if index in record.fired:
                 continue
-            due = (step.at is not None and now >= session.created_at + step.at) or (
-                step.after_events is not None and session.synthetic_count >= step.after_events
+            due = (step.at is not None and now >= record.created_at + step.at) or (
+                step.after_events is not None and record.synthetic_count >= step.after_events
             )
             if due:
-                session.fired.add(index)
+                record.fired.add(index)
                 self.inject(step.fault, now, trigger=step.trigger, source="step")
-                if self.closed or self.session is not session:
+                if self.closed or self.record is not record:
                     return
         self._steps_due = False
 
@@ -854,12 +854,12 @@ class GatewayConnection:
         self._out.append(CloseConnection(int(code), reason))
         self.closed = True
         self.close_code = int(code)
-        session = self.session
-        if session is not None and session.connection is self:
-            # The session ends here exactly where the close policy tells a client not to
+        record = self.record
+        if record is not None and record.connection is self:
+            # The record is dropped exactly where the close policy tells a client not to
             # resume (protocol/opcodes.py); a timed-out one is remembered as such (4009).
             if code == CloseCode.SESSION_TIMED_OUT:
-                self.ctx.store.expire(session)
+                self.ctx.records.expire(record)
             elif ends_session(code):
-                self.ctx.store.invalidate(session)
+                self.ctx.records.invalidate(record)
         self.ctx.note(f"conn {self.id}: closing with {int(code)} {reason}".rstrip())

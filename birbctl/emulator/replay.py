@@ -2,7 +2,7 @@
 by its own `s`, at the recorded pace divided by `--speed`.
 
 Sans-I/O like the gateway: `run(now)` dispatches what is due and says when it next has
-work; the server's loop only sleeps. Replayed events go through `Session.dispatch`, so
+work; the server's loop only sleeps. Replayed events go through `SessionRecord.dispatch`, so
 the replay buffer, RESUME, stalls and `after_events` faults work as with traffic.
 """
 
@@ -15,7 +15,7 @@ import orjson
 
 from birbctl.emulator.frames import PreparedDispatch
 from birbctl.emulator.recording import Recording
-from birbctl.emulator.sessions import Session, SessionStore
+from birbctl.emulator.sessions import SessionRecord, SessionRecords
 
 #: Dispatches per session per `run`: a fast replay never holds the event loop for long.
 BATCH = 256
@@ -31,10 +31,10 @@ class _Cursor:
     """Where one session is in the recording: event `index` of pass `passes` is due at
     `base + (offset - origin) / speed`."""
 
-    __slots__ = ("base", "index", "origin", "passes", "session")
+    __slots__ = ("base", "index", "origin", "passes", "record")
 
-    def __init__(self, session: Session, base: float) -> None:
-        self.session = session
+    def __init__(self, record: SessionRecord, base: float) -> None:
+        self.record = record
         self.index = 0
         self.base = base
         self.origin = 0.0
@@ -47,7 +47,7 @@ class ReplayScheduler:
     def __init__(
         self,
         recording: Recording,
-        store: SessionStore,
+        records: SessionRecords,
         *,
         speed: float = 1.0,
         loop: bool = False,
@@ -56,7 +56,7 @@ class ReplayScheduler:
         if speed < 0:
             raise ValueError("speed must be >= 0")
         self.recording = recording
-        self.store = store
+        self.records = records
         self.speed = speed
         self.loop = loop
         self.note = note
@@ -90,8 +90,8 @@ class ReplayScheduler:
             ready["shard"] = shard  # what this client identified as, as Discord answers
         return ready
 
-    def start(self, session: Session, now: float) -> None:
-        self._cursors[session.id] = _Cursor(session, now)
+    def start(self, record: SessionRecord, now: float) -> None:
+        self._cursors[record.id] = _Cursor(record, now)
         if self.poke is not None:
             self.poke()
 
@@ -104,11 +104,11 @@ class ReplayScheduler:
         speed = self.speed
         next_at: float | None = None
         for cursor in list(self._cursors.values()):
-            session = cursor.session
-            if self.store.get(session.id) is not session:  # ended or expired
-                del self._cursors[session.id]
+            record = cursor.record
+            if self.records.get(record.id) is not record:  # ended or expired
+                del self._cursors[record.id]
                 continue
-            sink = session.connection
+            sink = record.connection
             if sink is None and speed == 0:
                 continue  # no timeline to keep: wait for a RESUME rather than overflow
             if sink is not None and getattr(sink, "backlog", 0) > MAX_BACKLOG:
@@ -117,7 +117,7 @@ class ReplayScheduler:
             sent = 0
             while sent < BATCH:
                 if cursor.index >= len(events) and not self._restart(cursor):
-                    del self._cursors[session.id]
+                    del self._cursors[record.id]
                     break
                 event = events[cursor.index]
                 if cursor.passes and event.initial:
@@ -128,7 +128,7 @@ class ReplayScheduler:
                     if due > now:
                         next_at = due if next_at is None else min(next_at, due)
                         break
-                session.dispatch(self._prepared(cursor.index))
+                record.dispatch(self._prepared(cursor.index))
                 cursor.index += 1
                 sent += 1
             else:
@@ -137,13 +137,13 @@ class ReplayScheduler:
 
     def _restart(self, cursor: _Cursor) -> bool:
         """At the end of the recording: start over with --loop, or say it is done."""
-        session = cursor.session
+        record = cursor.record
         events = self.recording.events
         if not self.loop or self._loop_origin is None:
-            self._say(f"session {session.id[:8]}: replay finished ({len(events)} dispatches)")
+            self._say(f"session {record.id[:8]}: replay finished ({len(events)} dispatches)")
             return False
         if not cursor.passes:
-            self._say(f"session {session.id[:8]}: replay finished; --loop starts it over")
+            self._say(f"session {record.id[:8]}: replay finished; --loop starts it over")
         if self.speed and events:
             cursor.base += (events[-1].offset - cursor.origin) / self.speed
         cursor.origin = self._loop_origin

@@ -61,7 +61,7 @@ def handle_rest(
             {
                 "url": gateway_url,
                 "shards": ctx.config.shards,
-                "session_start_limit": ctx.store.session_start_limit(now),
+                "session_start_limit": ctx.records.session_start_limit(now),
             },
         )
     user = bot_user(user_id)

@@ -266,14 +266,15 @@ class EmulatorServer:
         return {
             "gateway": self.gateway_url,
             "connections": [c.describe() for c in list(self.ctx.connections.values())],
+            # The session records, under the key this listing has always used.
             "sessions": [
                 {
-                    "session": s.id,
-                    "shard": list(s.shard),
-                    "seq": s.seq,
-                    "connected": s.connection is not None,
+                    "session": r.id,
+                    "shard": list(r.shard),
+                    "seq": r.seq,
+                    "connected": r.connection is not None,
                 }
-                for s in self.ctx.store
+                for r in self.ctx.records
             ],
             "handshake_steps": [a.describe() for a in self.ctx.handshake.armed],
             "chaos": None if self.config.chaos is None else self.config.chaos.describe(),
@@ -300,7 +301,7 @@ class EmulatorServer:
             if live_only and not conn.live:
                 continue
             if session is not None and (
-                conn.session is None or not conn.session.id.startswith(session)
+                conn.record is None or not conn.record.id.startswith(session)
             ):
                 continue
             conn.inject(fault, now)
@@ -379,15 +380,15 @@ class EmulatorServer:
         tick = min(_TRAFFIC_TICK, 1 / rate)
         owed: dict[tuple[int, int], float] = {}
         turn: dict[tuple[int, int], int] = {}
-        world, store, traffic = self.ctx.world, self.ctx.store, self.traffic
+        world, records, traffic = self.ctx.world, self.ctx.records, self.traffic
         guilds_of: dict[tuple[int, int], list[Any]] = {}
         last = self._clock()
         while True:
             await asyncio.sleep(tick)
             now = self._clock()
             elapsed, last = now - last, now
-            for key in list(store.groups):
-                group = store.groups.get(key)
+            for key in list(records.groups):
+                group = records.groups.get(key)
                 if not group:
                     continue
                 guilds = guilds_of.get(key)
@@ -398,15 +399,15 @@ class EmulatorServer:
                 due = owed.get(key, 0.0) + rate * elapsed
                 count = int(due)
                 owed[key] = due - count
-                sessions = list(group.values())
+                shard_records = list(group.values())
                 for _ in range(count):
                     index = turn.get(key, 0)
                     turn[key] = index + 1
                     event = traffic.next_event(guilds[index % len(guilds)])
-                    for session in sessions:
-                        session.dispatch(event)
+                    for record in shard_records:
+                        record.dispatch(event)
             for key in list(owed):
-                if key not in store.groups:
+                if key not in records.groups:
                     del owed[key]
 
     async def _replay_loop(self) -> None:
@@ -440,4 +441,4 @@ class EmulatorServer:
     async def _sweep_loop(self) -> None:
         while True:
             await asyncio.sleep(_SWEEP_EVERY)
-            self.ctx.store.sweep(self._clock())
+            self.ctx.records.sweep(self._clock())

@@ -1,5 +1,10 @@
-"""Gateway sessions outlive their connections: a dropped client may RESUME within the
-expiry, and gets every dispatch it missed from the session's replay buffer."""
+"""Session records: what the emulator keeps of each gateway session it serves, so that
+the session outlives its connection. A dropped client may RESUME within the expiry and
+gets every dispatch it missed from the record's replay buffer.
+
+"Session" alone means the gateway session (Discord's `session_id`); the record is the
+emulator's bookkeeping for one, on the server's side of the wire.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +21,14 @@ _TOMBSTONES = 10_000
 
 
 class DispatchSink(Protocol):
-    """Where a session's dispatches go while a connection is attached."""
+    """Where a session record's dispatches go while a connection is attached."""
 
     def deliver(self, event: PreparedDispatch, seq: int) -> None: ...
 
 
-class Session:
-    """One identified session: its numbering, replay buffer and fault timeline."""
+class SessionRecord:
+    """What the emulator keeps of one identified gateway session: its numbering, replay
+    buffer and fault timeline."""
 
     __slots__ = (
         "buffer",
@@ -102,65 +108,66 @@ class Session:
             self.detached_at = now
 
 
-class SessionStore:
-    """Live sessions by id and by shard (the unit traffic is generated for), expired
-    ids (so RESUME can tell "timed out", 4009, from "unknown"), and the identify budget."""
+class SessionRecords:
+    """The live session records by session id and by shard (the unit traffic is generated
+    for), expired ids (so RESUME can tell "timed out", 4009, from "unknown"), and the
+    identify budget."""
 
     def __init__(self, *, expiry_s: float, start_total: int, max_concurrency: int) -> None:
         self.expiry_s = expiry_s
         self.start_total = start_total
         self.max_concurrency = max_concurrency
-        self.sessions: dict[str, Session] = {}
-        self.groups: dict[tuple[int, int], dict[str, Session]] = {}
+        self.by_id: dict[str, SessionRecord] = {}
+        self.groups: dict[tuple[int, int], dict[str, SessionRecord]] = {}
         self._tombstones: OrderedDict[str, None] = OrderedDict()
         self._starts_used = 0
         self._window_start: float | None = None
 
     def __len__(self) -> int:
-        return len(self.sessions)
+        return len(self.by_id)
 
-    def __iter__(self) -> Iterator[Session]:
-        return iter(list(self.sessions.values()))
+    def __iter__(self) -> Iterator[SessionRecord]:
+        return iter(list(self.by_id.values()))
 
     def new_id(self) -> str:
         return secrets.token_hex(16)
 
-    def add(self, session: Session, now: float) -> None:
+    def add(self, record: SessionRecord, now: float) -> None:
         self._count_start(now)
-        self.sessions[session.id] = session
-        self.groups.setdefault(session.shard, {})[session.id] = session
+        self.by_id[record.id] = record
+        self.groups.setdefault(record.shard, {})[record.id] = record
 
-    def get(self, session_id: str) -> Session | None:
-        return self.sessions.get(session_id)
+    def get(self, session_id: str) -> SessionRecord | None:
+        return self.by_id.get(session_id)
 
     def is_expired(self, session_id: str) -> bool:
         return session_id in self._tombstones
 
-    def invalidate(self, session: Session) -> None:
+    def invalidate(self, record: SessionRecord) -> None:
         """Forget the session: a RESUME of it gets op 9 (false)."""
-        self._remove(session)
+        self._remove(record)
 
-    def expire(self, session: Session) -> None:
+    def expire(self, record: SessionRecord) -> None:
         """Time the session out: a RESUME of it gets 4009."""
-        if self._remove(session):
-            self._tombstones[session.id] = None
+        if self._remove(record):
+            self._tombstones[record.id] = None
             while len(self._tombstones) > _TOMBSTONES:
                 self._tombstones.popitem(last=False)
 
     def sweep(self, now: float) -> None:
-        for session in list(self.sessions.values()):
-            if session.detached_at is not None and now - session.detached_at > self.expiry_s:
-                self.expire(session)
+        for record in list(self.by_id.values()):
+            if record.detached_at is not None and now - record.detached_at > self.expiry_s:
+                self.expire(record)
 
-    def _remove(self, session: Session) -> bool:
-        if self.sessions.get(session.id) is not session:
+    def _remove(self, record: SessionRecord) -> bool:
+        if self.by_id.get(record.id) is not record:
             return False
-        del self.sessions[session.id]
-        group = self.groups.get(session.shard)
+        del self.by_id[record.id]
+        group = self.groups.get(record.shard)
         if group is not None:
-            group.pop(session.id, None)
+            group.pop(record.id, None)
             if not group:
-                del self.groups[session.shard]
+                del self.groups[record.shard]
         return True
 
     # --- session start limit (GET /gateway/bot) ------------------------------------------

@@ -15,6 +15,7 @@ from birbctl.codec.json import decode_json
 from birbctl.codec.message import decode_message
 from birbctl.codec.packets import PacketReader
 from birbctl.errors import DecodeError
+from birbctl.protocol.wire import Compression, Encoding
 
 BAD = b'{"op":0,"d":{"content":"caf\xc3\xa9 \xff!"}}'
 AT = BAD.index(b"\xff")
@@ -40,7 +41,7 @@ def test_a_truncated_sequence_and_a_lone_surrogate() -> None:
 
 @pytest.mark.parametrize("compress", [None, "zlib-stream"])
 def test_live_reader(compress: str | None) -> None:
-    reader = PacketReader("json", compress)
+    reader = PacketReader(Encoding.JSON, Compression.of(compress))
     frame = BAD
     if compress:  # one sync-flushed message, as the gateway sends it
         deflater = zlib.compressobj()

@@ -14,6 +14,7 @@ from websockets.exceptions import ConnectionClosed
 
 from birbctl.codec.message import decode_message, encode_message
 from birbctl.emulator.server import EmulatorServer
+from birbctl.protocol.wire import Compression
 from birbctl.transport.inflate import make_inflater
 
 TOKEN = "MTEwMDAwMDAwMDAwMDAwMDAwNQ.GhIjKl.tOpSeCrEtToKeNvAlUe_xyz0123456789"
@@ -32,7 +33,7 @@ class GatewayClient:
     def __init__(self, ws: ClientConnection, encoding: str, compress: str | None) -> None:
         self.ws = ws
         self.encoding = encoding
-        self.inflater = make_inflater(compress)
+        self.inflater = make_inflater(Compression.of(compress))
         self.frames: list[bytes | str] = []
 
     async def recv(self, timeout: float = STEP) -> Any:
@@ -131,6 +132,6 @@ async def left_resumable(server: EmulatorServer) -> tuple[str, int]:
         await client.ws.close(4000)
     session_id: str = ready["d"]["session_id"]
     async with asyncio.timeout(2):
-        while (s := server.ctx.store.get(session_id)) is not None and s.connection is not None:
+        while (s := server.ctx.records.get(session_id)) is not None and s.connection is not None:
             await asyncio.sleep(0.01)
     return session_id, ready["s"]

@@ -16,7 +16,7 @@ from emulator_harness import running
 
 from birbctl.emulator.faults import parse_fault_flag
 from birbctl.emulator.server import EmulatorServer
-from birbctl.emulator.sessions import Session
+from birbctl.emulator.sessions import SessionRecord
 
 RUNNER = Path(__file__).with_name("conformance_runner.py")
 COMPRESSIONS = ("zlib-stream", "zstd-stream")
@@ -50,25 +50,25 @@ async def run_client(
     return result
 
 
-def record_sessions(server: EmulatorServer) -> list[Session]:
+def record_sessions(server: EmulatorServer) -> list[SessionRecord]:
     """Keep every session the emulator creates, to compare with what a client saw."""
-    sessions: list[Session] = []
-    store = server.ctx.store
-    original = store.add
+    sessions: list[SessionRecord] = []
+    records = server.ctx.records
+    original = records.add
 
-    def add(session: Session, now: float) -> None:
+    def add(session: SessionRecord, now: float) -> None:
         sessions.append(session)
         original(session, now)
 
-    store.add = add  # type: ignore[method-assign]
+    records.add = add  # type: ignore[method-assign]
     return sessions
 
 
-def message_ids(session: Session) -> list[str]:
+def message_ids(session: SessionRecord) -> list[str]:
     return [str(e.d["id"]) for _, e in session.buffer if e.t == "MESSAGE_CREATE"]
 
 
-def assert_nothing_lost(received: list[str], session: Session) -> None:
+def assert_nothing_lost(received: list[str], session: SessionRecord) -> None:
     sent = message_ids(session)
     got = [m for m in received if m in set(sent)]
     assert got, "no messages of this session arrived"
@@ -77,7 +77,7 @@ def assert_nothing_lost(received: list[str], session: Session) -> None:
 
 async def run_on_own_server(
     client: str, compress: str, messages: int, readies: int, resumes: int, **config: Any
-) -> tuple[Any, list[Session]]:
+) -> tuple[Any, list[SessionRecord]]:
     """One client on its own emulator, so the sessions recorded are that client's."""
     async with running(**config) as server:
         sessions = record_sessions(server)
@@ -87,7 +87,7 @@ async def run_on_own_server(
 
 async def run_both(
     client: str, messages: int, readies: int, resumes: int, **config: Any
-) -> list[tuple[Any, list[Session]]]:
+) -> list[tuple[Any, list[SessionRecord]]]:
     return list(
         await asyncio.gather(
             *(

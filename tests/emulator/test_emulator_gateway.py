@@ -9,9 +9,11 @@ import pytest
 from emulator_harness import BOT_ID, INTENTS, TOKEN, gateway, running
 
 from birbctl.codec.message import encode_message
+from birbctl.protocol.wire import Compression, Encoding
 
-ENCODINGS = ["json", "etf"]
-COMPRESSIONS = [None, "zlib-stream", "zstd-stream"]
+#: Every encoding and `compress=` the gateway offers, as a client's query says them.
+ENCODINGS = [e.value for e in Encoding]
+COMPRESSIONS = [c.query_value for c in Compression]
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
@@ -173,7 +175,7 @@ async def test_sessions_do_not_leak_between_connections() -> None:
             second = await two.identify()
             assert first["d"]["session_id"] != second["d"]["session_id"]
         async with asyncio.timeout(1):
-            while len(server.ctx.store):  # both closed with 1000: sessions end
+            while len(server.ctx.records):  # both closed with 1000: sessions end
                 await asyncio.sleep(0.01)
 
 

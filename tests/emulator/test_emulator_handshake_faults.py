@@ -239,7 +239,7 @@ async def test_identify_invalid_session_answers_the_identify() -> None:
         await client.send({"op": 2, "d": {"token": TOKEN, "intents": 1, "properties": {}}})
         payload = await client.recv()
         assert payload["op"] == Opcode.INVALID_SESSION and payload["d"] is False
-        assert len(server.ctx.store) == 0  # no session was made
+        assert len(server.ctx.records) == 0  # no session was made
         ready = await client.identify()  # on the same connection, as clients do
         assert ready["t"] == "READY"
 

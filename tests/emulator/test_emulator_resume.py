@@ -15,7 +15,7 @@ from birbctl.protocol.intents import ALL_INTENTS
 
 async def wait_detached(server: EmulatorServer, session_id: str) -> None:
     async with asyncio.timeout(2):
-        while (s := server.ctx.store.get(session_id)) is not None and s.connection is not None:
+        while (s := server.ctx.records.get(session_id)) is not None and s.connection is not None:
             await asyncio.sleep(0.01)
 
 
@@ -99,7 +99,7 @@ async def test_resume_after_client_close_1000_gets_op9_false() -> None:
         async with gateway(server) as client:
             session_id = (await client.identify())["d"]["session_id"]
         async with asyncio.timeout(2):
-            while server.ctx.store.get(session_id) is not None:
+            while server.ctx.records.get(session_id) is not None:
                 await asyncio.sleep(0.01)
         async with gateway(server) as client:
             await resume(client, session_id, 1)

@@ -65,7 +65,7 @@ def test_dispatch_numbering_continues_per_session() -> None:
     _, conn = make()
     payloads(conn)
     identify(conn)
-    session = conn.session
+    session = conn.record
     assert session is not None
     event = PreparedDispatch("MESSAGE_CREATE", {"id": "1"}, intent=1 << 9, synthetic=True)
     for _ in range(3):
@@ -130,11 +130,11 @@ def test_invalid_session_false_forgets_the_session() -> None:
     ctx, conn = make()
     payloads(conn)
     identify(conn)
-    session = conn.session
+    session = conn.record
     assert session is not None
     conn.inject(parse_fault({"action": "invalid_session"}), 1.0)
     assert payloads(conn)[0] == {"op": 9, "d": False, "s": None, "t": None}
-    assert ctx.store.get(session.id) is None and conn.session is None
+    assert ctx.records.get(session.id) is None and conn.record is None
     assert next(p["t"] for p in identify(conn)) == "READY"  # may identify again
 
 
@@ -142,12 +142,12 @@ def test_drop_and_client_close_codes() -> None:
     ctx, conn = make()
     payloads(conn)
     identify(conn)
-    session = conn.session
+    session = conn.record
     assert session is not None
     conn.inject(parse_fault({"action": "drop"}), 1.0)
     assert payloads(conn) == [DropConnection()]
     conn.connection_lost(None, 1.0)
-    assert ctx.store.get(session.id) is session and session.connection is None
+    assert ctx.records.get(session.id) is session and session.connection is None
 
 
 @pytest.mark.parametrize(("code", "kept"), [(1000, False), (1001, False), (4000, True)])
@@ -155,10 +155,10 @@ def test_client_close_code_decides_the_session(code: int, kept: bool) -> None:
     ctx, conn = make()
     payloads(conn)
     identify(conn)
-    session = conn.session
+    session = conn.record
     assert session is not None
     conn.connection_lost(code, 1.0)
-    assert (ctx.store.get(session.id) is not None) is kept
+    assert (ctx.records.get(session.id) is not None) is kept
 
 
 @pytest.mark.parametrize(

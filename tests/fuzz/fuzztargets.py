@@ -42,7 +42,7 @@ from birbctl.emulator.gateway import (
 from birbctl.emulator.scenario import load_scenario
 from birbctl.errors import BirbError, ConfigError, DecodeError, InflateError
 from birbctl.protocol.opcodes import CloseCode, server_may_send
-from birbctl.protocol.wire import Compression
+from birbctl.protocol.wire import Compression, Encoding
 from birbctl.transport.inflate import ZlibStreamInflater, ZstdStreamInflater
 
 _TMP = Path(tempfile.mkdtemp(prefix="birbfuzz"))
@@ -305,7 +305,7 @@ def run_gateway_messages(
     config = EmulatorConfig(guilds=2, seed=1, heartbeat_interval_ms=10_000, event_rate=0)
     ctx = GatewayContext(config, resume_url="ws://127.0.0.1:1")
     conn = GatewayConnection(ctx, ConnectParams(10, encoding, compress), now=0.0)
-    reader = PacketReader("etf" if encoding == "etf" else "json", compress.query_value)
+    reader = PacketReader(Encoding.ETF if encoding == "etf" else Encoding.JSON, compress)
 
     def drain() -> None:
         for action in conn.actions():
