@@ -14,8 +14,9 @@ import orjson
 
 from birbctl.errors import DecodeError
 from birbctl.protocol.payloads import REDACTED, redact
+from birbctl.protocol.wire import ETF_VERSION
 
-ETF_VERSION = 131
+_ETF_FIRST = bytes((ETF_VERSION,))
 
 #: Query parameters that could carry a credential if one were ever put in a URL.
 _SECRET_PARAMS = frozenset({"token", "access_token", "auth", "authorization", "password"})
@@ -32,7 +33,7 @@ def redact_sent_frame(data: bytes | str) -> bytes | str | None:
     try:
         if isinstance(data, str):
             payload = orjson.loads(data)
-        elif data[:1] == bytes([ETF_VERSION]):
+        elif data[:1] == _ETF_FIRST:
             from birbctl.codec.etf import decode_etf
 
             payload = decode_etf(data)  # integers stay integers, so re-encoding is faithful
@@ -43,7 +44,7 @@ def redact_sent_frame(data: bytes | str) -> bytes | str | None:
         redacted = redact(payload)
         if isinstance(data, str):
             return orjson.dumps(redacted).decode()
-        if data[:1] == bytes([ETF_VERSION]):
+        if data[:1] == _ETF_FIRST:
             from birbctl.codec.etf import encode_etf
 
             return encode_etf(redacted, style="client")

@@ -21,8 +21,7 @@ from typing import Any
 
 from birbctl.codec.depth import MAX_DEPTH
 from birbctl.errors import DecodeError
-
-VERSION = 131
+from birbctl.protocol.wire import ETF_VERSION
 
 NEW_FLOAT_EXT = 70
 COMPRESSED = 80
@@ -499,8 +498,10 @@ def decode(
     buf = data if type(data) is bytes else memoryview(data).tobytes()
     if not buf:
         raise DecodeError("not ETF: empty input", offset=0)
-    if buf[0] != VERSION:
-        raise DecodeError(f"not ETF: first byte is 0x{buf[0]:02x}, expected 131", offset=0)
+    if buf[0] != ETF_VERSION:
+        raise DecodeError(
+            f"not ETF: first byte is 0x{buf[0]:02x}, expected {ETF_VERSION}", offset=0
+        )
     if len(buf) > 1 and buf[1] == COMPRESSED:
         return decode_compressed(buf, bigint_as_str, max_depth, max_items, max_size, decode_term)
     return decode_term(buf, 1, bigint_as_str, max_depth, max_items)
@@ -732,7 +733,7 @@ _ATOM_NAMES = frozenset(("true", "false", "nil"))
 
 
 def encode(obj: Any, style: str) -> bytes:
-    out = bytearray((VERSION,))
+    out = bytearray((ETF_VERSION,))
     if style == "client":
         _enc_client(obj, out, 0)
     elif style == "server":

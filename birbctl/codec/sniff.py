@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from birbctl.protocol.wire import ETF_VERSION
+
 Format = Literal["etf", "json", "jsonl", "zlib-stream", "zstd-stream", "capture", "har"]
 
 FORMATS: tuple[Format, ...] = (
@@ -24,7 +26,7 @@ def sniff(head: bytes) -> Format | None:
     if not head:
         return None
     first = head[0]
-    if first == 131:
+    if first == ETF_VERSION:
         return "etf"
     if head.startswith(_ZSTD_MAGIC):
         return "zstd-stream"

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, NoReturn
 
 from birbctl.errors import DecodeError, InflateError
+from birbctl.protocol.wire import ETF_VERSION
 from birbctl.transport.inflate import (
     ZLIB_SUFFIX,
     ZlibStreamInflater,
@@ -238,7 +239,7 @@ class _Assembler:
         if exc.offset is None or exc.offset <= 0:
             return []
         offsets = [exc.offset]
-        if view[pos] != 131:
+        if view[pos] != ETF_VERSION:
             in_bytes = _utf8_offset(view[pos : pos + 4 * exc.offset], exc.offset)
             if in_bytes != exc.offset:
                 offsets.append(in_bytes)
