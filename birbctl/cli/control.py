@@ -7,9 +7,13 @@ A running `connect`, `tail` or `demo` is a birbctl *process*, named by its PID
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from birbctl.client.snapshot import JsonForm
 
 PidOpt = Annotated[
     int | None,
@@ -37,15 +41,6 @@ def _pid(pid: int | None, legacy: int | None) -> int | None:
     return pid if pid is not None else legacy
 
 
-def _ask(pid: int | None, request: dict[str, Any]) -> list[dict[str, Any]]:
-    """A read-only request: `--pid PID`, else every running process."""
-    import asyncio
-
-    from birbctl.client.control import ask_all
-
-    return asyncio.run(ask_all(pid, request))
-
-
 def _act(pid: int | None, every: bool, request: dict[str, Any]) -> None:
     """A request that changes a process: one, named or the only one running, or all of
     them with --all; then one line per process, or one error line."""
@@ -65,17 +60,23 @@ def _act(pid: int | None, every: bool, request: dict[str, Any]) -> None:
         raise ControlError("; ".join(f"process {a.get('pid')}: {a.get('error')}" for a in failed))
 
 
-def _print_json(answers: list[dict[str, Any]]) -> None:
+def _print_json(answers: Sequence[JsonForm]) -> None:
+    """The snapshots' own JSON form, one array (the control socket's answers)."""
     import sys
 
     import orjson
 
-    sys.stdout.buffer.write(orjson.dumps(answers, option=orjson.OPT_INDENT_2) + b"\n")
+    rows = [answer.to_json() for answer in answers]
+    sys.stdout.buffer.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2) + b"\n")
 
 
 def status(pid: PidOpt = None, json_out: JsonOpt = False, session: LegacySessionOpt = None) -> None:
     """Running birbctl processes and their shards."""
-    answers = _ask(_pid(pid, session), {"cmd": "status"})
+    import asyncio
+
+    from birbctl.client.control import statuses
+
+    answers = asyncio.run(statuses(_pid(pid, session)))
     if json_out:
         _print_json(answers)
         return
@@ -92,25 +93,29 @@ def ping(
     session: LegacySessionOpt = None,
 ) -> None:
     """Heartbeat round trips per shard: last, avg, min, p50, p95, max, samples."""
+    import asyncio
+
+    from birbctl.client.control import pings
+
     target = _pid(pid, session)
     if json_out:
-        _print_json(_ask(target, {"cmd": "ping"}))
+        _print_json(asyncio.run(pings(target)))
         return
     from birbctl.render.console import make_console
     from birbctl.render.tables import ping_table
 
     console = make_console()
     if not watch:
-        console.print(ping_table(_ask(target, {"cmd": "ping"})))
+        console.print(ping_table(asyncio.run(pings(target))))
         return
     import time
 
     from rich.live import Live
 
-    with Live(ping_table(_ask(target, {"cmd": "ping"})), console=console) as live:
+    with Live(ping_table(asyncio.run(pings(target))), console=console) as live:
         while True:
             time.sleep(1)
-            live.update(ping_table(_ask(target, {"cmd": "ping"})))
+            live.update(ping_table(asyncio.run(pings(target))))
 
 
 def reconnect(

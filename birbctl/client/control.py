@@ -18,8 +18,14 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from birbctl.client.snapshot import (
+    ProcessPings,
+    ProcessSnapshot,
+    ProcessUnanswered,
+    SnapshotError,
+)
 from birbctl.errors import BirbError, ConfigError
 from birbctl.protocol.opcodes import CLIENT_CLOSE_CODES_TEXT, client_may_send
 
@@ -362,9 +368,8 @@ async def ask_all(
     elsewhere, for other work."""
     paths = pick_processes(pid, directory)
     if pid is None and not every and len(paths) > 1:
-        statuses = await _gather(paths, {"cmd": "status"})
-        pairs = zip(paths, statuses, strict=True)
-        listed = "; ".join(_describe_process(path, answer) for path, answer in pairs)
+        answers = await _gather(paths, {"cmd": "status"})
+        listed = "; ".join(_describe_process(_typed(ProcessSnapshot, a)) for a in answers)
         raise ConfigError(
             f"{len(paths)} birbctl processes are running ({listed}): pick one with "
             "--pid PID, or pass --all to act on every one"
@@ -376,34 +381,58 @@ async def _gather(paths: list[Path], request: dict[str, Any]) -> list[dict[str, 
     answers = await asyncio.gather(*(query(p, request) for p in paths), return_exceptions=True)
     results: list[dict[str, Any]] = []
     for path, answer in zip(paths, answers, strict=True):
+        # The socket is named after the process's PID, in our private directory: that
+        # is the PID, whatever the answer says.
         if isinstance(answer, BaseException):
             results.append({"ok": False, "pid": int(path.stem), "error": str(answer)})
         else:
-            results.append(answer)
+            results.append({**answer, "pid": int(path.stem)})
     return results
 
 
-def _describe_process(path: Path, answer: dict[str, Any]) -> str:
-    """`PID 1234 connect, shards 0/2 1/2, started 10:31:02` for the refusal's list."""
+async def statuses(
+    pid: int | None, directory: Path | None = None
+) -> list[ProcessSnapshot | ProcessUnanswered]:
+    """`birbctl status`: the process `--pid` names, else every running one."""
+    answers = await _gather(pick_processes(pid, directory), {"cmd": "status"})
+    return [_typed(ProcessSnapshot, answer) for answer in answers]
+
+
+async def pings(
+    pid: int | None, directory: Path | None = None
+) -> list[ProcessPings | ProcessUnanswered]:
+    """`birbctl ping`: the process `--pid` names, else every running one."""
+    answers = await _gather(pick_processes(pid, directory), {"cmd": "ping"})
+    return [_typed(ProcessPings, answer) for answer in answers]
+
+
+_Answer = TypeVar("_Answer", ProcessSnapshot, ProcessPings)
+
+
+def _typed(cls: type[_Answer], answer: dict[str, Any]) -> _Answer | ProcessUnanswered:
+    """An answer read back into its snapshot; one that is refused or does not read
+    (a field missing or of the wrong type) becomes a ProcessUnanswered naming why."""
+    pid: int = answer["pid"]  # _gather puts it in every answer
     if not answer.get("ok"):
-        return f"PID {path.stem} (no answer)"
-    shards = answer.get("shards")
-    ids = [
-        "/".join(str(part) for part in shard.get("shard", ()))
-        for shard in (shards if isinstance(shards, list) else [])
-        if isinstance(shard, dict)
-    ]
-    started = answer.get("started")
+        return ProcessUnanswered(pid, str(answer.get("error") or "refused"))
+    try:
+        return cls.from_json(answer)
+    except SnapshotError as exc:
+        return ProcessUnanswered(pid, f"process {pid} sent a bad answer: {exc}")
+
+
+def _describe_process(answer: ProcessSnapshot | ProcessUnanswered) -> str:
+    """`PID 1234 connect, shards 0/2 1/2, started 10:31:02` for the refusal's list."""
+    if isinstance(answer, ProcessUnanswered):
+        return f"PID {answer.pid} (no answer)"
+    ids = [f"{shard.shard[0]}/{shard.shard[1]}" for shard in answer.shards]
     when = "?"
-    if isinstance(started, int | float) and 0 < started < 1e11:
-        moment = time.localtime(started)
+    if 0 < answer.started < 1e11:
+        moment = time.localtime(answer.started)
         now = time.localtime()
         today = (now.tm_year, now.tm_yday) == (moment.tm_year, moment.tm_yday)
         when = time.strftime("%H:%M:%S" if today else "%Y-%m-%d %H:%M", moment)
-    return (
-        f"PID {path.stem} {answer.get('command', '?')}, shards {' '.join(ids) or '-'}, "
-        f"started {when}"
-    )
+    return f"PID {answer.pid} {answer.command}, shards {' '.join(ids) or '-'}, started {when}"
 
 
 def manager_handler(manager: Any) -> Handler:
@@ -412,10 +441,12 @@ def manager_handler(manager: Any) -> Handler:
     def handle(request: dict[str, Any]) -> dict[str, Any]:
         cmd = request["cmd"]
         shard = request.get("shard")
+        # The server adds pid, command and started: with them, these are the JSON
+        # forms of ProcessSnapshot and ProcessPings.
         if cmd == "status":
-            return {"shards": manager.snapshots()}
+            return {"shards": [snap.to_json() for snap in manager.snapshots()]}
         if cmd == "ping":
-            return {"shards": manager.ping_tables()}
+            return {"shards": [snap.to_json() for snap in manager.ping_snapshots()]}
         if cmd == "reconnect":
             manager.reconnect(resume=not request.get("fresh", False), shard=shard)
             return {"done": "reconnect"}

@@ -1,29 +1,32 @@
 """What a user watches per shard: the numbers behind the dashboard, `status` and `ping`.
 
-A ShardMonitor listens to one Websocket's session actions and keeps plain data
-(snapshots are dicts of JSON types), so the renderer, the control socket and `--json`
-output all read the same thing.
+A ShardMonitor listens to one Websocket's session actions and takes frozen snapshots
+(birbctl.client.snapshot), so the renderer, the control socket and `--json` output all
+read the same typed thing. Counts the session keeps (dispatches by name, resumes,
+re-identifies, latency) are read from the session; the monitor keeps only what the
+session does not know: wall-clock times, the events/s window, the ping history drawn
+as a sparkline, the guild count of the last READY and the log of state changes.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter, deque
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from birbctl.client.snapshot import PingSnapshot, ShardSnapshot
 from birbctl.protocol.events import (
     Action,
     DispatchReceived,
-    FatalClose,
     HeartbeatAcked,
-    ProtocolViolation,
-    Reconnecting,
-    SessionInvalidated,
+    Level,
+    Notice,
     StatusChanged,
 )
 from birbctl.protocol.status import GatewayStatus
+from birbctl.protocol.wire import Compression
 
 #: Ping samples kept for the history sparkline.
 PING_HISTORY = 120
@@ -38,11 +41,11 @@ class LogLine:
     at: float  # wall clock, unix seconds
     shard: int
     text: str
-    level: str  # info | warn | error
+    level: Level
 
 
 class ShardMonitor:
-    """Counts and recent history for one shard. `clock` is wall time (for display)."""
+    """Recent history for one shard. `clock` is wall time (for display)."""
 
     def __init__(
         self,
@@ -55,8 +58,6 @@ class ShardMonitor:
         self.shard_id = ws.shard[0] if ws.shard is not None else 0
         self.clock = clock
         self.started = clock()
-        self.events = 0
-        self.event_types: Counter[str] = Counter()
         self.pings: deque[float] = deque(maxlen=PING_HISTORY)
         self.last_ack_at: float | None = None
         self.log: deque[LogLine] = deque(maxlen=LOG_LINES)
@@ -71,12 +72,16 @@ class ShardMonitor:
         self.last_trouble: str | None = None
         ws.add_listener(self._listen)
 
+    @property
+    def event_types(self) -> Mapping[str, int]:
+        """Dispatches received by event name (the session's count)."""
+        counts: Mapping[str, int] = self.ws.session.counters.dispatch_counts
+        return counts
+
     def _listen(self, ws: Any, action: Action) -> None:
         del ws
         if isinstance(action, DispatchReceived):
             now = self.clock()
-            self.events += 1
-            self.event_types[action.t] += 1
             if action.t == "READY" and isinstance(action.d, dict):
                 guilds = action.d.get("guilds")
                 self._guilds_in_ready = len(guilds) if isinstance(guilds, list) else 0
@@ -84,28 +89,22 @@ class ShardMonitor:
             recent.append(now)
             while recent and recent[0] < now - RATE_WINDOW:
                 recent.popleft()
-        elif isinstance(action, HeartbeatAcked):
+            return
+        if isinstance(action, HeartbeatAcked):
             self.last_ack_at = self.clock()
             if action.rtt_ms is not None:
                 self.pings.append(action.rtt_ms)
-        elif isinstance(action, StatusChanged):
-            if action.new is GatewayStatus.READY:
-                self.reached_ready = True
-            self._log(f"{action.old.value} -> {action.new.value}: {action.reason}", "info")
-        elif isinstance(action, Reconnecting):
-            mode = "resume" if action.resume else "identify"
-            self._log(f"reconnecting in {action.delay:.1f} s to {mode}: {action.why}", "warn")
-            self.last_trouble = action.why
-        elif isinstance(action, SessionInvalidated):
-            self.last_trouble = f"session invalidated (resumable: {action.resumable})"
-            self._log(f"session invalidated (resumable: {action.resumable})", "warn")
-        elif isinstance(action, FatalClose):
-            self._log(f"fatal close {action.code}: {action.description}", "error")
-        elif isinstance(action, ProtocolViolation):
-            self.last_trouble = action.message
-            self._log(action.message, "error")
+        elif isinstance(action, StatusChanged) and action.new is GatewayStatus.READY:
+            self.reached_ready = True
+        if isinstance(action, Notice):
+            trouble = action.trouble()
+            if trouble is not None:
+                self.last_trouble = trouble
+            text = action.line()
+            if text is not None:
+                self._log(text, action.level)
 
-    def _log(self, text: str, level: str) -> None:
+    def _log(self, text: str, level: Level) -> None:
         line = LogLine(self.clock(), self.shard_id, text, level)
         self.log.append(line)
         if self._on_log is not None:
@@ -118,48 +117,53 @@ class ShardMonitor:
         span = min(RATE_WINDOW, max(now - self.started, 1e-9))
         return len(self._recent) / span
 
-    def snapshot(self) -> dict[str, Any]:
-        """Everything `status --json` and the dashboard show, as JSON types."""
+    def _shard(self) -> tuple[int, int]:
+        shard = self.ws.shard
+        return (int(shard[0]), int(shard[1])) if shard is not None else (0, 1)
+
+    def snapshot(self) -> ShardSnapshot:
+        """Everything `status` and the dashboard show about this shard, now."""
         session = self.ws.session
+        counters = session.counters
         stats = session.latency_stats
         now = self.clock()
-        shard = list(self.ws.shard) if self.ws.shard is not None else [0, 1]
-        return {
-            "shard": shard,
-            "status": session.status.value,
-            "session_id": session.session_id,
-            "seq": session.sequence,
-            "ping": stats.last,
-            "ping_avg": stats.avg,
-            "last_ack_age": None if self.last_ack_at is None else now - self.last_ack_at,
-            "uptime": now - self.started,
-            "connections": self.ws.connection_number,
-            "resumes": session.counters.resumes,
-            "reidentifies": session.counters.reidentifies,
-            "events": self.events,
-            "events_per_s": self.events_per_second(),
-            "guilds_ready": self._guilds_in_ready - len(session.expected_guilds),
-            "guilds_expected": self._guilds_in_ready,
-            "url": self.ws.url,
-            "encoding": self.ws.encoding,
-            "compress": self.ws.compress,
-        }
+        compress = self.ws.compress
+        return ShardSnapshot(
+            shard=self._shard(),
+            status=str(session.status.value),
+            session_id=session.session_id,
+            seq=session.sequence,
+            ping=stats.last,
+            ping_avg=stats.avg,
+            last_ack_age=None if self.last_ack_at is None else now - self.last_ack_at,
+            uptime=now - self.started,
+            connections=self.ws.connection_number,
+            resumes=counters.resumes,
+            reidentifies=counters.reidentifies,
+            events=counters.dispatches,
+            events_per_s=self.events_per_second(),
+            guilds_ready=self._guilds_in_ready - len(session.expected_guilds),
+            guilds_expected=self._guilds_in_ready,
+            url=self.ws.url,
+            encoding=str(self.ws.encoding),
+            compress=Compression.of(None if compress is None else str(compress)).query_value,
+        )
 
-    def ping_table(self) -> dict[str, Any]:
+    def ping_snapshot(self) -> PingSnapshot:
         """`birbctl ping`: last, avg, min, p50, p95, max and sample count, in ms."""
         stats = self.ws.session.latency_stats
-        shard = list(self.ws.shard) if self.ws.shard is not None else [0, 1]
-        return {
-            "shard": shard,
-            "last": stats.last,
-            "avg": stats.avg,
-            "min": stats.min,
-            "p50": stats.p50,
-            "p95": stats.p95,
-            "max": stats.max,
-            "samples": stats.samples,
-            "history": list(self.pings),
-        }
+        return PingSnapshot(
+            shard=self._shard(),
+            last=stats.last,
+            avg=stats.avg,
+            min=stats.min,
+            p50=stats.p50,
+            p95=stats.p95,
+            max=stats.max,
+            samples=stats.samples,
+            history=tuple(self.pings),
+        )
 
     def busiest(self, n: int = 8) -> list[tuple[str, int]]:
-        return self.event_types.most_common(n)
+        counts = self.event_types
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]

@@ -13,12 +13,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from birbctl.client.monitor import LogLine, ShardMonitor
+from birbctl.client.snapshot import PingSnapshot, ShardSnapshot
 from birbctl.client.websocket import Websocket
-from birbctl.codec.message import Encoding
 from birbctl.errors import ConfigError, GatewayClosed
 from birbctl.protocol.identify import DRIVER_MARGIN, IdentifyGate
 from birbctl.protocol.opcodes import SESSION_ENDING_CLIENT_CODES
 from birbctl.protocol.status import GatewayStatus
+from birbctl.protocol.wire import Encoding
 
 
 class ShardManager:
@@ -31,7 +32,7 @@ class ShardManager:
         shard_ids: Iterable[int],
         shard_count: int,
         max_concurrency: int = 1,
-        encoding: Encoding = "json",
+        encoding: Encoding = Encoding.JSON,
         compress: Any = "zlib-stream",
         log: Any = None,
         **options: Any,
@@ -113,11 +114,11 @@ class ShardManager:
         for ws in self.select(shard):
             ws.terminate()
 
-    def snapshots(self) -> list[dict[str, Any]]:
+    def snapshots(self) -> list[ShardSnapshot]:
         return [m.snapshot() for m in self.monitors.values()]
 
-    def ping_tables(self) -> list[dict[str, Any]]:
-        return [m.ping_table() for m in self.monitors.values()]
+    def ping_snapshots(self) -> list[PingSnapshot]:
+        return [m.ping_snapshot() for m in self.monitors.values()]
 
     def logs(self) -> list[LogLine]:
         lines = [line for m in self.monitors.values() for line in m.log]

@@ -1,14 +1,15 @@
 """What the session hands its driver: actions to perform and notifications to show.
 
 Actions (OpenConnection, SendPayload, CloseConnection, DropConnection) must be carried
-out in order; notifications are for rendering, recording and counting, and need no
-answer. None of them carries the token in its repr.
+out in order; notifications (the Notice subclasses) are for rendering, recording and
+counting, need no answer, and describe themselves as a line and as JSON. None of them
+carries the token in its repr.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, ClassVar, Literal, TypeAlias
 
 from birbctl.protocol.payloads import Payload, redact
 from birbctl.protocol.ratelimit import payload_size
@@ -65,23 +66,61 @@ class DropConnection:
 
 # --- notifications: render, record, count ----------------------------------------------
 
+#: How much a notification matters to a person watching: the dashboard log's colour.
+Level: TypeAlias = Literal["info", "warn", "error"]
+
+
+class Notice:
+    """What every notification says about itself, so views need no isinstance ladder.
+
+    `line()` is the one line a person reads (the plain view, tail's stderr and the
+    dashboard log all print it), `record()` the JSON Lines object (`--json`), `level`
+    the log's severity, and `trouble()` why a shard that never got READY failed, for
+    the error at the end. None means "nothing to show" in that form.
+    """
+
+    __slots__ = ()
+    level: ClassVar[Level] = "info"
+
+    def line(self) -> str | None:
+        return None
+
+    def record(self) -> dict[str, Any] | None:
+        return None
+
+    def trouble(self) -> str | None:
+        return None
+
 
 @dataclass(frozen=True, slots=True)
-class StatusChanged:
+class StatusChanged(Notice):
     old: GatewayStatus
     new: GatewayStatus
     reason: str
 
+    def line(self) -> str:
+        return f"{self.new.value} (was {self.old.value}): {self.reason}"
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "event": "status",
+            "old": self.old.value,
+            "new": self.new.value,
+            "reason": self.reason,
+        }
+
 
 @dataclass(frozen=True, slots=True)
-class DispatchReceived:
+class DispatchReceived(Notice):
+    """Counted (the session's counters) and shown by tail, but no state change."""
+
     t: str
     s: int | None
     d: Any
 
 
 @dataclass(frozen=True, slots=True)
-class HeartbeatSent:
+class HeartbeatSent(Notice):
     """`scheduled` is False for beats the gateway (op 1) or the user asked for."""
 
     sequence: int | None
@@ -89,35 +128,78 @@ class HeartbeatSent:
 
 
 @dataclass(frozen=True, slots=True)
-class HeartbeatAcked:
+class HeartbeatAcked(Notice):
+    """In JSON Lines (a ping series), not in the plain line view: one every 41 s is noise."""
+
     rtt_ms: float | None  # None for an ACK that matched no outstanding heartbeat
 
+    def record(self) -> dict[str, Any]:
+        return {"event": "heartbeat_ack", "rtt_ms": self.rtt_ms}
+
 
 @dataclass(frozen=True, slots=True)
-class SessionInvalidated:
+class SessionInvalidated(Notice):
     resumable: bool
+    level: ClassVar[Level] = "warn"
+
+    def line(self) -> str:
+        return f"session invalidated (resumable: {'true' if self.resumable else 'false'})"
+
+    def record(self) -> dict[str, Any]:
+        return {"event": "invalid_session", "resumable": self.resumable}
+
+    def trouble(self) -> str:
+        return self.line()
 
 
 @dataclass(frozen=True, slots=True)
-class Reconnecting:
+class Reconnecting(Notice):
     """A new connection opens after `delay` seconds (0: now), to resume or to identify."""
 
     delay: float
     resume: bool
     why: str
+    level: ClassVar[Level] = "warn"
+
+    def line(self) -> str:
+        mode = "resume" if self.resume else "identify"
+        return f"reconnecting in {self.delay:.1f} s to {mode}: {self.why}"
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "event": "reconnecting",
+            "delay": self.delay,
+            "resume": self.resume,
+            "why": self.why,
+        }
+
+    def trouble(self) -> str:
+        return self.why
 
 
 @dataclass(frozen=True, slots=True)
-class FatalClose:
+class FatalClose(Notice):
     """The gateway closed with a code that forbids reconnecting; exit non-zero."""
 
     code: int | None
     reason: str
     description: str
+    level: ClassVar[Level] = "error"
+
+    def line(self) -> str:
+        return f"fatal close {self.code}: {self.description}"
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "event": "fatal_close",
+            "code": self.code,
+            "reason": self.reason,
+            "description": self.description,
+        }
 
 
 @dataclass(frozen=True, slots=True)
-class ProtocolViolation:
+class ProtocolViolation(Notice):
     """The gateway sent something that breaks the protocol, or a frame failed to decode.
 
     `closing` says whether the session is closing the connection (to resume) over it.
@@ -125,10 +207,20 @@ class ProtocolViolation:
 
     message: str
     closing: bool
+    level: ClassVar[Level] = "error"
+
+    def line(self) -> str:
+        return f"protocol error: {self.message}"
+
+    def record(self) -> dict[str, Any]:
+        return {"event": "protocol_error", "message": self.message, "closing": self.closing}
+
+    def trouble(self) -> str:
+        return self.message
 
 
 @dataclass(frozen=True, slots=True)
-class PendingSendsDropped:
+class PendingSendsDropped(Notice):
     """Queued user payloads discarded because the session ended before they could go."""
 
     count: int
@@ -148,5 +240,3 @@ Notification: TypeAlias = (
     | PendingSendsDropped
 )
 Action: TypeAlias = DriverAction | Notification
-
-DRIVER_ACTIONS = (OpenConnection, SendPayload, CloseConnection, DropConnection)

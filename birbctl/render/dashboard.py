@@ -34,6 +34,7 @@ from birbctl.render.sparkline import sparkline, window
 if TYPE_CHECKING:
     from birbctl.client.monitor import LogLine
     from birbctl.client.shards import ShardManager
+    from birbctl.client.snapshot import PingSnapshot, ShardSnapshot
 
 #: Frames per second; a heartbeat is seconds apart, so more would only cost CPU.
 REFRESH_PER_SECOND = 4.0
@@ -109,28 +110,28 @@ class _Column:
     header: str
     short: str
     rank: int
-    cell: Callable[[Mapping[str, Any], bool], Text | str]
+    cell: Callable[[ShardSnapshot, bool], Text | str]
     right: bool = True
     #: Narrowest width (compact, wide), so a state change does not reflow the table.
     least: tuple[int, int] = (0, 0)
 
 
-def _shard_cell(snap: Mapping[str, Any], compact: bool) -> str:
+def _shard_cell(snap: ShardSnapshot, compact: bool) -> str:
     del compact
-    shard = snap.get("shard") or [0, 1]
-    return f"{shard[0]}/{shard[1]}"
+    shard_id, count = snap.shard
+    return f"{shard_id}/{count}"
 
 
-def _guilds_cell(snap: Mapping[str, Any], compact: bool) -> Text:
+def _guilds_cell(snap: ShardSnapshot, compact: bool) -> Text:
     del compact
-    ready, expected = snap.get("guilds_ready", 0), snap.get("guilds_expected", 0)
+    ready, expected = snap.guilds_ready, snap.guilds_expected
     style = "green" if expected and ready >= expected else ("yellow" if expected else "")
     return Text(f"{ready}/{expected}", style=style)
 
 
-def _ack_cell(snap: Mapping[str, Any], compact: bool) -> Text:
+def _ack_cell(snap: ShardSnapshot, compact: bool) -> Text:
     del compact
-    age = snap.get("last_ack_age")
+    age = snap.last_ack_age
     # A beat is due every interval; an ACK much older than that is a zombie in the making.
     return Text(fmt_age(age), style="red" if age is not None and age > 60 else "")
 
@@ -141,7 +142,7 @@ COLUMNS: tuple[_Column, ...] = (
         "status",
         "status",
         0,
-        lambda s, c: status_text(s.get("status", "?"), compact=c),
+        lambda s, c: status_text(s.status, compact=c),
         right=False,
         least=(
             max(len(STATUS_SHORT.get(s, s)) for s in STATUS_STYLE),
@@ -152,19 +153,19 @@ COLUMNS: tuple[_Column, ...] = (
         "session",
         "session",
         4,
-        lambda s, c: (s.get("session_id") or "-")[:8],
+        lambda s, c: (s.session_id or "-")[:8],
         right=False,
         least=(8, 8),
     ),
-    _Column("seq", "seq", 1, lambda s, c: "-" if s.get("seq") is None else str(s["seq"])),
-    _Column("ping ms", "ping", 1, lambda s, c: fmt_ms(s.get("ping"))),
-    _Column("avg ms", "avg", 5, lambda s, c: fmt_ms(s.get("ping_avg"))),
+    _Column("seq", "seq", 1, lambda s, c: "-" if s.seq is None else str(s.seq)),
+    _Column("ping ms", "ping", 1, lambda s, c: fmt_ms(s.ping)),
+    _Column("avg ms", "avg", 5, lambda s, c: fmt_ms(s.ping_avg)),
     _Column("last ack", "ack", 6, _ack_cell),
-    _Column("uptime", "up", 9, lambda s, c: fmt_duration(s.get("uptime"))),
-    _Column("resumes", "res", 7, lambda s, c: str(s.get("resumes", 0))),
-    _Column("re-ids", "reid", 7, lambda s, c: str(s.get("reidentifies", 0))),
-    _Column("events", "events", 8, lambda s, c: f"{s.get('events', 0):,}"),
-    _Column("ev/s", "ev/s", 2, lambda s, c: f"{s.get('events_per_s', 0.0):.1f}"),
+    _Column("uptime", "up", 9, lambda s, c: fmt_duration(s.uptime)),
+    _Column("resumes", "res", 7, lambda s, c: str(s.resumes)),
+    _Column("re-ids", "reid", 7, lambda s, c: str(s.reidentifies)),
+    _Column("events", "events", 8, lambda s, c: f"{s.events:,}"),
+    _Column("ev/s", "ev/s", 2, lambda s, c: f"{s.events_per_s:.1f}"),
     _Column("guilds", "guilds", 3, _guilds_cell),
 )
 
@@ -174,7 +175,7 @@ def _cell_len(cell: Text | str) -> int:
 
 
 def status_table(
-    snapshots: Sequence[Mapping[str, Any]], *, width: int, selected: int | None = None
+    snapshots: Sequence[ShardSnapshot], *, width: int, selected: int | None = None
 ) -> Table:
     """One row per shard; columns are dropped by rank until the table fits `width`,
     so an 80-column terminal gets fewer columns instead of wrapped cells."""
@@ -219,11 +220,7 @@ def status_table(
         for i in shown:
             value = cells[i][row]
             if i == 0:
-                mark = (
-                    "▸"
-                    if selected is not None and snap.get("shard", [None])[0] == selected
-                    else " "
-                )
+                mark = "▸" if selected is not None and snap.shard_id == selected else " "
                 value = mark + str(value)
             values.append(value)
         table.add_row(*values)
@@ -233,21 +230,21 @@ def status_table(
 # --- ping history, busiest events, log ---------------------------------------------
 
 
-def ping_history(ping_tables: Sequence[Mapping[str, Any]], *, width: int) -> list[Text]:
+def ping_history(ping_tables: Sequence[PingSnapshot], *, width: int) -> list[Text]:
     """A sparkline per shard, scaled to the pings it shows, with their min and max;
     the p50/p95/sample line under it while there are few shards and room for it."""
     lines: list[Text] = []
-    id_width = max((len(str(t.get("shard", [0])[0])) for t in ping_tables), default=1)
+    id_width = max((len(str(t.shard_id)) for t in ping_tables), default=1)
     labels: list[str] = []
     for table in ping_tables:
-        history = [float(v) for v in table.get("history", [])]
+        history = table.history
         labels.append(f"{fmt_ms(min(history))}-{fmt_ms(max(history))}" if history else "")
     label_width = max((len(x) for x in labels), default=0)
     spark_width = max(4, width - id_width - 2 - label_width)
     detail = len(ping_tables) <= 3
     for table in ping_tables:
-        sid = str(table.get("shard", [0])[0]).rjust(id_width)
-        history = [float(v) for v in table.get("history", [])]
+        sid = str(table.shard_id).rjust(id_width)
+        history = table.history
         line = Text(f"{sid} ")
         if not history:
             line.append("waiting for the first heartbeat ACK", style="dim")
@@ -261,8 +258,8 @@ def ping_history(ping_tables: Sequence[Mapping[str, Any]], *, width: int) -> lis
             lines.append(
                 Text(
                     " " * (id_width + 1)
-                    + f"p50 {fmt_ms(table.get('p50'))}  p95 {fmt_ms(table.get('p95'))}"
-                    + f"  max {fmt_ms(table.get('max'))}  n {table.get('samples', 0)}",
+                    + f"p50 {fmt_ms(table.p50)}  p95 {fmt_ms(table.p95)}"
+                    + f"  max {fmt_ms(table.max)}  n {table.samples}",
                     style="dim",
                 )
             )
@@ -299,13 +296,11 @@ def log_table(logs: Sequence[LogLine], *, lines: int) -> Table:
 # --- header and footer -------------------------------------------------------------
 
 
-def header_line(
-    snapshots: Sequence[Mapping[str, Any]], *, width: int, selected: int | None
-) -> Text:
+def header_line(snapshots: Sequence[ShardSnapshot], *, width: int, selected: int | None) -> Text:
     """Shards ready, transport, uptime, host and the key target; the least useful
     parts (host, then transport) are left out when the line would not fit."""
-    count = snapshots[0]["shard"][1] if snapshots else 0
-    ready = sum(1 for s in snapshots if s.get("status") == "ready")
+    count = snapshots[0].shard[1] if snapshots else 0
+    ready = sum(1 for s in snapshots if s.status == "ready")
     parts: list[tuple[int, Text]] = [  # (rank: dropped highest first, text)
         (0, Text("birbctl", style="bold")),
         (
@@ -318,17 +313,17 @@ def header_line(
     ]
     if len(snapshots) != count:
         parts.append(
-            (0, Text(f"(shards {','.join(str(s['shard'][0]) for s in snapshots)} of {count})"))
+            (0, Text(f"(shards {','.join(str(s.shard_id) for s in snapshots)} of {count})"))
         )
     if snapshots:
         first = snapshots[0]
-        transport = str(first.get("encoding") or "json")
-        if first.get("compress"):
-            transport += f" {first['compress']}"
-        uptime = max(float(s.get("uptime") or 0.0) for s in snapshots)
+        transport = first.encoding
+        if first.compress:
+            transport += f" {first.compress}"
+        uptime = max(s.uptime for s in snapshots)
         parts.append((2, Text(transport)))
         parts.append((1, Text(f"up {fmt_duration(uptime)}")))
-        host = urlsplit(str(first.get("url") or "")).netloc
+        host = urlsplit(first.url).netloc
         if host:
             parts.append((3, Text(host, style="dim")))
     if len(snapshots) > 1:
@@ -399,8 +394,8 @@ def footer_line(
 
 
 def render_dashboard(
-    snapshots: Sequence[Mapping[str, Any]],
-    ping_tables: Sequence[Mapping[str, Any]],
+    snapshots: Sequence[ShardSnapshot],
+    ping_tables: Sequence[PingSnapshot],
     busiest: Sequence[tuple[str, int]],
     logs: Sequence[LogLine],
     *,
@@ -412,13 +407,13 @@ def render_dashboard(
     height: int | None = None,
     ended: bool = False,
 ) -> RenderableType:
-    """One frame from plain data (what ShardManager.snapshots() and friends return).
+    """One frame from the snapshots (what ShardManager.snapshots() and friends return).
 
     `height`, when known, trims the log so the frame fits the terminal: rich Live
     cannot scroll, and a frame taller than the screen is cut at the bottom, where the
     keys are.
     """
-    shard_ids = [int(s["shard"][0]) for s in snapshots if s.get("shard")]
+    shard_ids = [s.shard_id for s in snapshots]
     if selected not in shard_ids:
         selected = None
     parts: list[RenderableType] = [
@@ -461,17 +456,9 @@ def render_dashboard(
     return Constrain(Group(*parts), width=width)
 
 
-def summary_lines(snapshots: Iterable[Mapping[str, Any]], stamp: str) -> list[str]:
-    """PlainView's closing lines, short enough for 80 columns."""
-    lines = []
-    for snap in snapshots:
-        ping = "-" if snap.get("ping_avg") is None else f"{snap['ping_avg']:.1f} ms"
-        lines.append(
-            f"{stamp} shard {snap['shard'][0]}: {snap.get('events', 0):,} events, "
-            f"{snap.get('resumes', 0)} resumes, {snap.get('reidentifies', 0)} re-identifies, "
-            f"avg ping {ping}"
-        )
-    return lines
+def summary_lines(snapshots: Iterable[ShardSnapshot], stamp: str) -> list[str]:
+    """The closing lines under the last frame, short enough for 80 columns."""
+    return [f"{stamp} shard {snap.shard_id}: {snap.summary()}" for snap in snapshots]
 
 
 def _rule(title: str) -> Rule:
@@ -524,7 +511,7 @@ class DashboardView:
             self.keys = KeyState(self.keys.selected, self.keys.prompt, None, self.keys.quit)
         return render_dashboard(
             manager.snapshots(),
-            manager.ping_tables(),
+            manager.ping_snapshots(),
             busiest_across(m.event_types for m in manager.monitors.values()),
             manager.logs(),
             width=self.console.width,

@@ -1,5 +1,8 @@
-"""Views of a running session for pipes and logs: one plain line per state change, or
-JSON Lines (`--json`). No rich here: these must stay cheap and greppable."""
+"""Views of a running birbctl for pipes and logs: one plain line per state change, or
+JSON Lines (`--json`). No rich here: these must stay cheap and greppable.
+
+The texts and records are the notifications' own (`Notice.line()`, `Notice.record()`),
+the same the dashboard's log shows."""
 
 from __future__ import annotations
 
@@ -12,15 +15,7 @@ import orjson
 
 from birbctl.client.shards import ShardManager
 from birbctl.client.websocket import Websocket
-from birbctl.protocol.events import (
-    Action,
-    FatalClose,
-    HeartbeatAcked,
-    ProtocolViolation,
-    Reconnecting,
-    SessionInvalidated,
-    StatusChanged,
-)
+from birbctl.protocol.events import Action, Notice
 
 
 def _shard(ws: Websocket) -> int:
@@ -49,30 +44,16 @@ class PlainView:
         await stop.wait()
 
     def finish(self, manager: ShardManager) -> None:
+        stamp = time.strftime("%H:%M:%S")
         for snap in manager.snapshots():
-            ping = "-" if snap["ping_avg"] is None else f"{snap['ping_avg']:.1f} ms"
-            self.out.write(
-                f"{time.strftime('%H:%M:%S')} shard {snap['shard'][0]} summary: "
-                f"{snap['events']} events, {snap['resumes']} resumes, "
-                f"{snap['reidentifies']} re-identifies, average ping {ping}\n"
-            )
+            self.out.write(f"{stamp} shard {snap.shard_id} summary: {snap.summary()}\n")
         self.out.flush()
 
 
 def describe(action: Action) -> str | None:
-    """One line for the actions a person wants to see; None for the rest."""
-    if isinstance(action, StatusChanged):
-        return f"{action.new.value} (was {action.old.value}): {action.reason}"
-    if isinstance(action, Reconnecting):
-        mode = "resume" if action.resume else "identify"
-        return f"reconnecting in {action.delay:.1f} s to {mode}: {action.why}"
-    if isinstance(action, SessionInvalidated):
-        return f"session invalidated (resumable: {str(action.resumable).lower()})"
-    if isinstance(action, FatalClose):
-        return f"fatal close {action.code}: {action.description}"
-    if isinstance(action, ProtocolViolation):
-        return f"protocol error: {action.message}"
-    return None
+    """The line a person wants to see for this action; None for the rest (driver
+    actions, dispatches, heartbeats)."""
+    return action.line() if isinstance(action, Notice) else None
 
 
 class JsonView:
@@ -98,37 +79,14 @@ class JsonView:
 
     def finish(self, manager: ShardManager) -> None:
         for snap in manager.snapshots():
-            record = {"ts": time.time(), "shard": snap["shard"][0], "event": "summary", **snap}
+            # "shard" ends up [id, count], the snapshot's own: as before the snapshot
+            # was typed.
+            record = {"ts": time.time(), "shard": snap.shard_id, "event": "summary"}
+            record.update(snap.to_json())
             self.out.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
         self.out.flush()
 
 
 def as_record(action: Action) -> dict[str, Any] | None:
-    if isinstance(action, StatusChanged):
-        return {
-            "event": "status",
-            "old": action.old.value,
-            "new": action.new.value,
-            "reason": action.reason,
-        }
-    if isinstance(action, HeartbeatAcked):
-        return {"event": "heartbeat_ack", "rtt_ms": action.rtt_ms}
-    if isinstance(action, Reconnecting):
-        return {
-            "event": "reconnecting",
-            "delay": action.delay,
-            "resume": action.resume,
-            "why": action.why,
-        }
-    if isinstance(action, SessionInvalidated):
-        return {"event": "invalid_session", "resumable": action.resumable}
-    if isinstance(action, FatalClose):
-        return {
-            "event": "fatal_close",
-            "code": action.code,
-            "reason": action.reason,
-            "description": action.description,
-        }
-    if isinstance(action, ProtocolViolation):
-        return {"event": "protocol_error", "message": action.message, "closing": action.closing}
-    return None
+    """The JSON Lines object for this action, without ts and shard; None: not shown."""
+    return action.record() if isinstance(action, Notice) else None

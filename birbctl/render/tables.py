@@ -1,10 +1,15 @@
-"""Tables for `birbctl status`, `ping` and `gateway`: rich renderables from plain data."""
+"""Tables for `birbctl status`, `ping` and `gateway`: rich renderables from the
+processes' snapshots (and, for `gateway`, the REST answer)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
+
+from birbctl.client.snapshot import ProcessPings, ProcessSnapshot, ProcessUnanswered
 
 STATUS_STYLE = {
     "ready": "green",
@@ -27,7 +32,7 @@ def _age(seconds: float | None) -> str:
     return f"{seconds // 3600:.0f}h{seconds % 3600 // 60:02.0f}m"
 
 
-def status_table(processes: list[dict[str, Any]]) -> Table:
+def status_table(processes: Sequence[ProcessSnapshot | ProcessUnanswered]) -> Table:
     """One row per shard of each running birbctl process."""
     table = Table(title="running birbctl processes", title_justify="left")
     for name in ("pid", "cmd", "shard", "status", "seq", "ping", "events", "resumes", "uptime"):
@@ -35,28 +40,27 @@ def status_table(processes: list[dict[str, Any]]) -> Table:
             name, justify="right" if name in ("seq", "ping", "events", "resumes") else "left"
         )
     for answer in processes:
-        pid = str(answer.get("pid", "?"))
-        if not answer.get("ok"):
-            table.add_row(pid, "-", "-", f"[red]{answer.get('error', 'no answer')}[/]")
+        pid = str(answer.pid)
+        if isinstance(answer, ProcessUnanswered):
+            table.add_row(pid, "-", "-", f"[red]{escape(answer.error)}[/]")
             continue
-        for shard in answer.get("shards", []):
-            status = str(shard["status"])
-            style = STATUS_STYLE.get(status, "yellow")
+        for shard in answer.shards:
+            style = STATUS_STYLE.get(shard.status, "yellow")
             table.add_row(
                 pid,
-                str(answer.get("command", "")),
-                "/".join(str(x) for x in shard["shard"]),
-                f"[{style}]{status}[/]",
-                "-" if shard["seq"] is None else str(shard["seq"]),
-                _ms(shard["ping"]),
-                str(shard["events"]),
-                str(shard["resumes"]),
-                _age(shard["uptime"]),
+                answer.command,
+                _shard(shard.shard),
+                f"[{style}]{escape(shard.status)}[/]",
+                "-" if shard.seq is None else str(shard.seq),
+                _ms(shard.ping),
+                str(shard.events),
+                str(shard.resumes),
+                _age(shard.uptime),
             )
     return table
 
 
-def ping_table(processes: list[dict[str, Any]]) -> Table:
+def ping_table(processes: Sequence[ProcessPings | ProcessUnanswered]) -> Table:
     """Heartbeat round trips per shard, in ms."""
     table = Table(title="heartbeat round trips (ms)", title_justify="left")
     table.add_column("pid")
@@ -64,18 +68,23 @@ def ping_table(processes: list[dict[str, Any]]) -> Table:
     for name in ("last", "avg", "min", "p50", "p95", "max", "samples"):
         table.add_column(name, justify="right")
     for answer in processes:
-        pid = str(answer.get("pid", "?"))
-        if not answer.get("ok"):
-            table.add_row(pid, f"[red]{answer.get('error', 'no answer')}[/]")
+        pid = str(answer.pid)
+        if isinstance(answer, ProcessUnanswered):
+            table.add_row(pid, f"[red]{escape(answer.error)}[/]")
             continue
-        for shard in answer.get("shards", []):
+        for shard in answer.shards:
             table.add_row(
                 pid,
-                "/".join(str(x) for x in shard["shard"]),
-                *(_ms(shard[k]) for k in ("last", "avg", "min", "p50", "p95", "max")),
-                str(shard["samples"]),
+                _shard(shard.shard),
+                *(_ms(v) for v in (shard.last, shard.avg, shard.min, shard.p50, shard.p95)),
+                _ms(shard.max),
+                str(shard.samples),
             )
     return table
+
+
+def _shard(shard: tuple[int, int]) -> str:
+    return f"{shard[0]}/{shard[1]}"
 
 
 def gateway_table(info: dict[str, Any]) -> Table:

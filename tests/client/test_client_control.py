@@ -16,6 +16,7 @@ from conftest import birbctl_async
 from test_client_lifecycle import TOKEN, emulator
 
 from birbctl.client.control import control_dir, running_processes
+from birbctl.client.snapshot import ProcessPings, ProcessSnapshot
 from birbctl.errors import ConfigError
 
 
@@ -70,10 +71,14 @@ async def test_control_commands_act_on_a_running_connect(env: dict[str, str]) ->
             [answer] = json.loads(out)
             assert answer["pid"] == proc.pid and answer["command"] == "connect"
             assert answer["shards"][0]["status"] == "ready"
+            # The JSON form reads back into the typed snapshot, every field present.
+            status = ProcessSnapshot.from_json(answer)
+            assert status.shards[0].session_id and status.shards[0].events >= 1
 
             code, out, err = await cli(env, "ping", "--json")
             assert code == 0, err
             assert "p95" in json.loads(out)[0]["shards"][0]
+            assert ProcessPings.from_json(json.loads(out)[0]).shards[0].shard == (0, 1)
 
             code, out, _ = await cli(env, "status")
             assert code == 0 and "connect" in out and "ready" in out

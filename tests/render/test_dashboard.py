@@ -9,6 +9,7 @@ import io
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,15 @@ import pytest
 from rich.console import Console
 
 from birbctl.client.monitor import LogLine
+from birbctl.client.snapshot import PingSnapshot, ShardSnapshot
+from birbctl.protocol.events import (
+    Notice,
+    ProtocolViolation,
+    Reconnecting,
+    SessionInvalidated,
+    StatusChanged,
+)
+from birbctl.protocol.status import GatewayStatus
 from birbctl.render.dashboard import (
     KEYS,
     busiest_across,
@@ -44,74 +54,76 @@ def utc() -> Iterator[None]:
     time.tzset()
 
 
-def snapshots() -> list[dict[str, Any]]:
-    url = "ws://127.0.0.1:8765/?v=10&encoding=json&compress=zlib-stream"
-    common = {"url": url, "encoding": "json", "compress": "zlib-stream", "uptime": 754.2}
+URL = "ws://127.0.0.1:8765/?v=10&encoding=json&compress=zlib-stream"
+
+
+def snapshots() -> list[ShardSnapshot]:
+    common = {"url": URL, "encoding": "json", "compress": "zlib-stream", "uptime": 754.2}
     return [
-        {
+        ShardSnapshot(
             **common,
-            "shard": [0, 2],
-            "status": "ready",
-            "session_id": "a1b2c3d4e5f60718",
-            "seq": 1234,
-            "ping": 41.25,
-            "ping_avg": 40.8,
-            "last_ack_age": 1.4,
-            "connections": 2,
-            "resumes": 1,
-            "reidentifies": 0,
-            "events": 12345,
-            "events_per_s": 19.8,
-            "guilds_ready": 3,
-            "guilds_expected": 3,
-        },
-        {
+            shard=(0, 2),
+            status="ready",
+            session_id="a1b2c3d4e5f60718",
+            seq=1234,
+            ping=41.25,
+            ping_avg=40.8,
+            last_ack_age=1.4,
+            connections=2,
+            resumes=1,
+            reidentifies=0,
+            events=12345,
+            events_per_s=19.8,
+            guilds_ready=3,
+            guilds_expected=3,
+        ),
+        ShardSnapshot(
             **common,
-            "shard": [1, 2],
-            "status": "resuming",
-            "session_id": "ffeeddccbbaa9988",
-            "seq": 980,
-            "ping": None,
-            "ping_avg": 38.2,
-            "last_ack_age": 12.5,
-            "connections": 3,
-            "resumes": 2,
-            "reidentifies": 1,
-            "events": 9876,
-            "events_per_s": 17.2,
-            "guilds_ready": 1,
-            "guilds_expected": 2,
-        },
+            shard=(1, 2),
+            status="resuming",
+            session_id="ffeeddccbbaa9988",
+            seq=980,
+            ping=None,
+            ping_avg=38.2,
+            last_ack_age=12.5,
+            connections=3,
+            resumes=2,
+            reidentifies=1,
+            events=9876,
+            events_per_s=17.2,
+            guilds_ready=1,
+            guilds_expected=2,
+        ),
     ]
 
 
-PINGS = [40.0, 41.0, 39.5, 42.0, 45.0, 43.5, 40.2, 39.0, 38.0, 41.3, 44.1, 40.9]
+PINGS = (40.0, 41.0, 39.5, 42.0, 45.0, 43.5, 40.2, 39.0, 38.0, 41.3, 44.1, 40.9)
 
 
-def ping_tables() -> list[dict[str, Any]]:
+def ping_tables() -> list[PingSnapshot]:
     return [
-        {
-            "shard": [0, 2],
-            "last": 40.9,
-            "avg": 41.2,
-            "min": 38.0,
-            "p50": 40.9,
-            "p95": 44.6,
-            "max": 45.0,
-            "samples": len(PINGS),
-            "history": PINGS,
-        },
-        {
-            "shard": [1, 2],
-            "last": None,
-            "avg": None,
-            "min": None,
-            "p50": None,
-            "p95": None,
-            "max": None,
-            "samples": 0,
-            "history": [],
-        },
+        PingSnapshot(
+            shard=(0, 2),
+            last=40.9,
+            avg=41.2,
+            min=38.0,
+            p50=40.9,
+            p95=44.6,
+            max=45.0,
+            samples=len(PINGS),
+            history=PINGS,
+        ),
+        PingSnapshot(
+            shard=(1, 2),
+            last=None,
+            avg=None,
+            min=None,
+            p50=None,
+            p95=None,
+            max=None,
+            samples=0,
+            history=(),
+        ),
     ]
 
 
@@ -126,23 +138,23 @@ BUSIEST = [
     ("MESSAGE_REACTION_ADD", 1),
 ]
 
-LOGS = [
-    LogLine(T0 + 0, 0, "idle -> connecting: connect requested", "info"),
-    LogLine(T0 + 1, 1, "idle -> connecting: connect requested", "info"),
-    LogLine(T0 + 2, 0, "identifying -> waiting_for_guilds: READY", "info"),
-    LogLine(T0 + 3, 0, "waiting_for_guilds -> ready: all guilds arrived", "info"),
-    LogLine(T0 + 4, 1, "session invalidated (resumable: True)", "warn"),
-    LogLine(
-        T0 + 5,
-        1,
-        "reconnecting in 0.0 s to resume: reconnect requested by the user "
-        "from the dashboard, which is a long line that has to be cut",
-        "warn",
-    ),
-    LogLine(T0 + 6, 1, "ready -> resuming: resuming the session", "info"),
-    LogLine(T0 + 7, 0, "protocol error: heartbeat ACK never came", "error"),
-    LogLine(T0 + 8, 1, "resuming -> ready: RESUMED", "info"),
+S = GatewayStatus
+LONG_WHY = (
+    "reconnect requested by the user from the dashboard, which is a long line that has to be cut"
+)
+#: (time, shard, notification): what the monitor logs for each, as it logs it.
+NOTICES: list[tuple[float, int, Notice]] = [
+    (T0 + 0, 0, StatusChanged(S.IDLE, S.CONNECTING, "connect requested")),
+    (T0 + 1, 1, StatusChanged(S.IDLE, S.CONNECTING, "connect requested")),
+    (T0 + 2, 0, StatusChanged(S.IDENTIFYING, S.WAITING_FOR_GUILDS, "READY")),
+    (T0 + 3, 0, StatusChanged(S.WAITING_FOR_GUILDS, S.READY, "all guilds arrived")),
+    (T0 + 4, 1, SessionInvalidated(True)),
+    (T0 + 5, 1, Reconnecting(0.0, True, LONG_WHY)),
+    (T0 + 6, 1, StatusChanged(S.READY, S.RESUMING, "resuming the session")),
+    (T0 + 7, 0, ProtocolViolation("heartbeat ACK never came", closing=True)),
+    (T0 + 8, 1, StatusChanged(S.RESUMING, S.READY, "RESUMED")),
 ]
+LOGS = [LogLine(at, shard, notice.line() or "", notice.level) for at, shard, notice in NOTICES]
 
 
 def render_text(width: int, **kwargs: Any) -> str:
@@ -196,7 +208,7 @@ def test_80_columns_keep_what_matters_and_drop_the_rest() -> None:
     assert "a1b2c3d4" in text and "a1b2c3d4e" not in text  # short session ids
     # every log line is one line, the newest last, cut rather than wrapped
     lines = text.splitlines()
-    assert lines[-3].startswith("22:13:28 #1 resuming -> ready")
+    assert lines[-3].startswith("22:13:28 #1 ready (was resuming)")
     assert any(line.endswith("…") and "#1 reconnecting" in line for line in lines)
 
 
@@ -210,7 +222,7 @@ def test_the_log_is_trimmed_to_fit_a_short_terminal() -> None:
     tall = render_text(80)
     short = render_text(80, height=20)
     assert len(short.splitlines()) <= 20 < len(tall.splitlines()) + 1
-    assert "22:13:28 #1 resuming -> ready" in short  # the newest line stays
+    assert "22:13:28 #1 ready (was resuming)" in short  # the newest line stays
 
 
 def test_the_status_column_is_coloured_by_state() -> None:
@@ -239,21 +251,21 @@ def test_the_prompt_shows_the_default_code_until_digits_are_typed() -> None:
 
 
 def test_a_dashboard_before_any_traffic() -> None:
-    snap = {
-        **snapshots()[0],
-        "status": "connecting",
-        "session_id": None,
-        "seq": None,
-        "ping": None,
-        "ping_avg": None,
-        "last_ack_age": None,
-        "events": 0,
-        "events_per_s": 0.0,
-        "guilds_ready": 0,
-        "guilds_expected": 0,
-        "shard": [0, 1],
-    }
-    table = {**ping_tables()[1], "shard": [0, 1]}
+    snap = replace(
+        snapshots()[0],
+        status="connecting",
+        session_id=None,
+        seq=None,
+        ping=None,
+        ping_avg=None,
+        last_ack_age=None,
+        events=0,
+        events_per_s=0.0,
+        guilds_ready=0,
+        guilds_expected=0,
+        shard=(0, 1),
+    )
+    table = replace(ping_tables()[1], shard=(0, 1))
     console = Console(width=80, file=io.StringIO(), record=True, color_system=None)
     console.print(render_dashboard([snap], [table], [], [], width=80))
     text = console.export_text()

@@ -15,6 +15,7 @@ import pytest
 from rich.console import Console
 
 from birbctl.client.monitor import LogLine
+from birbctl.client.snapshot import PingSnapshot, ShardSnapshot
 from birbctl.render.dashboard import DashboardView
 
 
@@ -31,25 +32,25 @@ class FakeManager:
         self.monitors = {0: FakeMonitor(), 1: FakeMonitor()}
         self.calls: list[tuple[Any, ...]] = []
 
-    def snapshots(self) -> list[dict[str, Any]]:
+    def snapshots(self) -> list[ShardSnapshot]:
         return [
-            {"shard": [i, 2], "status": "ready", "session_id": f"s{i}" * 8, "seq": 7,
-             "ping": 1.5, "ping_avg": 1.25, "last_ack_age": 0.5, "uptime": 3.0,
-             "connections": 1, "resumes": 0, "reidentifies": 0, "events": 6,
-             "events_per_s": 2.0, "guilds_ready": 1, "guilds_expected": 1,
-             "url": "ws://127.0.0.1:1/?v=10", "encoding": "json", "compress": None}
+            ShardSnapshot(shard=(i, 2), status="ready", session_id=f"s{i}" * 8, seq=7,
+             ping=1.5, ping_avg=1.25, last_ack_age=0.5, uptime=3.0,
+             connections=1, resumes=0, reidentifies=0, events=6,
+             events_per_s=2.0, guilds_ready=1, guilds_expected=1,
+             url="ws://127.0.0.1:1/?v=10", encoding="json", compress=None)
             for i in (0, 1)
         ]  # fmt: skip
 
-    def ping_tables(self) -> list[dict[str, Any]]:
+    def ping_snapshots(self) -> list[PingSnapshot]:
         return [
-            {"shard": [i, 2], "last": 1.5, "avg": 1.25, "min": 1.0, "p50": 1.2, "p95": 1.5,
-             "max": 1.5, "samples": 2, "history": [1.0, 1.5]}
+            PingSnapshot(shard=(i, 2), last=1.5, avg=1.25, min=1.0, p50=1.2, p95=1.5,
+             max=1.5, samples=2, history=(1.0, 1.5))
             for i in (0, 1)
         ]  # fmt: skip
 
     def logs(self) -> list[LogLine]:
-        return [LogLine(0.0, 0, "connecting -> ready: READY", "info")]
+        return [LogLine(0.0, 0, "ready (was connecting): READY", "info")]
 
     def reconnect(self, resume: bool = True, shard: int | None = None) -> None:
         self.calls.append(("reconnect", resume, shard))
