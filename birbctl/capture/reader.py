@@ -22,7 +22,10 @@ from birbctl.capture.stream import MAX_LINE, iter_line_batches
 from birbctl.codec.json import json_error
 from birbctl.errors import DecodeError, InflateError
 
-_KINDS = ("text", "binary", "open", "close")
+#: What reading one received frame may raise: TypeError (`data` not a string), ValueError
+#: (bad base64; JSON that orjson refuses), DecodeError (InflateError too). `_failed` makes
+#: each a located error line; anything else is a bug and keeps its traceback.
+_FRAME_ERRORS = (TypeError, ValueError, DecodeError)
 #: What follows the conn number in a received binary frame, as CaptureWriter lays it out.
 _RECV_BINARY = b',"dir":"recv","kind":"binary","data":"'
 
@@ -89,7 +92,7 @@ def _events(
                             last.pending_wire += len(frame)
                             continue
                         payload = decode(message)
-                    except Exception as exc:
+                    except _FRAME_ERRORS as exc:
                         _failed(exc, last, number, start, last_conn, on_error, message or b"")
                         if last.broken:
                             last_conn = None
@@ -132,7 +135,7 @@ def _events(
                         last.pending_wire += len(frame)
                         continue
                     payload = last.decode(message)
-                except Exception as exc:
+                except _FRAME_ERRORS as exc:
                     _failed(exc, last, number, start, conn, on_error, message or b"")
                     if last.broken:
                         last_conn = None
@@ -159,7 +162,7 @@ def _events(
 
 
 def _failed(
-    exc: Exception,
+    exc: TypeError | ValueError | DecodeError,
     replay: ConnectionReplay,
     number: int,
     start: int,
@@ -179,10 +182,8 @@ def _failed(
     elif isinstance(exc, InflateError):
         replay.broken = True
         error = exc
-    elif isinstance(exc, DecodeError):
-        error = exc
     else:
-        raise exc
+        error = exc
     report(on_error, locate(error, frame=number, offset=start, conn=conn))
 
 
@@ -231,7 +232,7 @@ def _other(
                 data if kind == "text" else binascii.a2b_base64(data, strict_mode=True)
             )
             out = replay.recv(frame)
-        except Exception as exc:
+        except _FRAME_ERRORS as exc:
             _failed(exc, replay, number, start, conn, on_error)
             return None
         if out is None:
