@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from birbctl.protocol.opcodes import CLIENT_CLOSE_CODES_TEXT
+
 if TYPE_CHECKING:
     from birbctl.client.snapshot import JsonForm
 
@@ -142,7 +144,7 @@ def terminate(
 
 
 def close(
-    code: Annotated[int, typer.Option("--code", help="Close code: 1000, 1001 or 3000-4999.")],
+    code: Annotated[int, typer.Option("--code", help=f"Close code: {CLIENT_CLOSE_CODES_TEXT}.")],
     pid: PidOpt = None,
     shard: ShardTarget = None,
     every: AllOpt = False,
@@ -151,7 +153,7 @@ def close(
     """Close with a code: 1000/1001 end the gateway session; 3000-4999 close the
     connection with that code and the session resumes."""
     from birbctl.errors import ConfigError
-    from birbctl.protocol.opcodes import CLIENT_CLOSE_CODES_TEXT, client_may_send
+    from birbctl.protocol.opcodes import client_may_send
 
     if not client_may_send(code):
         raise ConfigError(f"--code {code}: use {CLIENT_CLOSE_CODES_TEXT}")

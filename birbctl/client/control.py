@@ -27,7 +27,7 @@ from birbctl.client.snapshot import (
     SnapshotError,
 )
 from birbctl.errors import BirbError, ConfigError
-from birbctl.protocol.opcodes import CLIENT_CLOSE_CODES_TEXT, client_may_send
+from birbctl.protocol.opcodes import CLIENT_CLOSE_CODES_TEXT, CloseCode, client_may_send
 
 #: Bytes of one request line. A real one is under 100; the bound keeps a stray writer
 #: from growing the server's memory.
@@ -221,7 +221,7 @@ def parse_request(line: bytes) -> dict[str, Any]:
     fresh = request.get("fresh", False)
     if not isinstance(fresh, bool):
         raise BadRequest(f"fresh must be true or false, got {_kind(fresh)}")
-    code = request.get("code", 1000)
+    code = request.get("code", int(CloseCode.NORMAL_CLOSURE))
     if not _is_int(code):
         raise BadRequest(f"code must be a whole number, got {_kind(code)}")
     return {"cmd": cmd, "shard": shard, "fresh": fresh, "code": code}
@@ -454,7 +454,7 @@ def manager_handler(manager: Any) -> Handler:
             manager.terminate(shard=shard)
             return {"done": "terminate"}
         if cmd == "close":
-            code = request.get("code", 1000)
+            code = request.get("code", int(CloseCode.NORMAL_CLOSURE))
             if not client_may_send(code):
                 raise ConfigError(f"close code {code}: use {CLIENT_CLOSE_CODES_TEXT}")
             manager.close(code, "closed with birbctl close", shard=shard)

@@ -27,6 +27,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from birbctl.protocol.opcodes import CLIENT_CLOSE_CODES_TEXT
 from birbctl.render.console import make_console
 from birbctl.render.keys import DEFAULT_CLOSE_CODE, KeyState, feed
 from birbctl.render.sparkline import sparkline, window
@@ -371,7 +372,7 @@ def footer_line(
             text.append(prompt, style="bold reverse")
         else:
             text.append(str(DEFAULT_CLOSE_CODE), style="dim reverse")
-        text.append("  Enter closes, Esc cancels (1000, 1001, 3000-4999)", style="dim")
+        text.append(f"  Enter closes, Esc cancels ({CLIENT_CLOSE_CODES_TEXT})", style="dim")
         text.truncate(width, overflow="ellipsis")
         return text
     long = width >= COMPACT_BELOW + 10

@@ -9,11 +9,16 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from birbctl.errors import BirbError
-from birbctl.protocol.opcodes import CLIENT_CLOSE_CODES_TEXT, client_may_send
+from birbctl.protocol.opcodes import (
+    CLIENT_CLOSE_CODES_TEXT,
+    CLOSE_TO_RESUME,
+    CloseCode,
+    client_may_send,
+)
 
 #: `c` closes with this code when the prompt is confirmed empty: a 4000-range code
 #: keeps the session resumable, as a debugging close usually wants.
-DEFAULT_CLOSE_CODE = 4000
+DEFAULT_CLOSE_CODE = CLOSE_TO_RESUME
 #: The longest close code typed at the prompt (close codes have four digits).
 MAX_CODE_DIGITS = 4
 
@@ -29,7 +34,9 @@ class Controls(Protocol):
 
     def terminate(self, shard: int | None = None) -> None: ...
 
-    def close(self, code: int = 1000, reason: str = "", shard: int | None = None) -> None: ...
+    def close(
+        self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "", shard: int | None = None
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +81,6 @@ def split_keys(data: bytes) -> list[str]:
 
 def _target(state: KeyState) -> str:
     return "all shards" if state.selected is None else f"shard {state.selected}"
-
-
-def valid_close_code(code: int) -> bool:
-    """The codes a client may send: 1000/1001 end the session, 3000-4999 keep it."""
-    return client_may_send(code)
 
 
 def handle_key(state: KeyState, key: str, controls: Controls, shard_ids: Sequence[int]) -> KeyState:
@@ -131,7 +133,7 @@ def _prompt_key(state: KeyState, key: str, controls: Controls) -> KeyState:
     if key != ENTER:
         return state
     code = int(typed) if typed else DEFAULT_CLOSE_CODE
-    if not valid_close_code(code):
+    if not client_may_send(code):
         return replace(
             state, prompt="", message=f"cannot close with {code}: use {CLIENT_CLOSE_CODES_TEXT}"
         )
