@@ -6,11 +6,16 @@ user commands), then drains `actions()` and performs the driver actions in order
 calls `tick()` once the injected clock reaches `next_deadline()`. Nothing here sleeps,
 reads the wall clock, or draws randomness it was not given, so every gateway rule is
 testable with a fake clock and a seeded RNG.
+
+Where the session stands is one value, `phase` (a `Phase`, see protocol/status.py), and
+it is the source of truth: `status` and `is_connected`/`is_connecting`/`is_closed` are
+read from it, and `_set_phase` is the one place it changes, checked against the phase
+table. The other fields are data the phases use (sequence, session id, the deadline of
+the phase in force), never flags that restate it.
 """
 
 from __future__ import annotations
 
-import enum
 import random
 import sys
 import time
@@ -43,12 +48,12 @@ from birbctl.protocol.identify import IdentifyGate
 from birbctl.protocol.latency import LatencyStats, LatencyTracker
 from birbctl.protocol.opcodes import (
     CLOSE_TO_RESUME,
-    SESSION_ENDING_CLIENT_CODES,
     USER_OPS,
     CloseAction,
     CloseCode,
     Opcode,
     check_client_close,
+    client_close_ends_session,
     close_label,
     policy_for,
 )
@@ -60,11 +65,11 @@ from birbctl.protocol.payloads import (
     resume_payload,
 )
 from birbctl.protocol.ratelimit import SendLimiter, check_payload_size
-from birbctl.protocol.status import GatewayStatus, may_change
+from birbctl.protocol.status import GatewayStatus, Phase, check_phase_change
 from birbctl.protocol.urls import API_VERSION, build_gateway_url
 from birbctl.protocol.wire import Compression, Encoding
 
-__all__ = ["DEFAULT_GATEWAY_URL", "GatewaySession", "GatewayStatus", "SessionCounters"]
+__all__ = ["DEFAULT_GATEWAY_URL", "GatewaySession", "GatewayStatus", "Phase", "SessionCounters"]
 
 Encoder = Callable[[Payload], bytes | str]
 Clock = Callable[[], float]
@@ -74,24 +79,23 @@ DEFAULT_GATEWAY_URL = "wss://gateway.discord.gg/"
 INVALID_SESSION_WAIT = (1.0, 5.0)
 _MAX_CLOSE_REASON = 123  # bytes a close frame's reason may hold
 
-
-class _Conn(enum.Enum):
-    NONE = "none"
-    OPENING = "opening"
-    OPEN = "open"
-
-
-class _After(enum.Enum):
-    """What the session does once the connection it is closing is gone."""
-
-    RESUME = "resume"
-    IDENTIFY = "identify"
-    STOP = "stop"
+_P = Phase
+#: A close of ours on an open socket, and the same close issued while it was opening.
+_ABORTING = {
+    _P.CLOSING_TO_RESUME: _P.ABORTING_TO_RESUME,
+    _P.CLOSING_TO_IDENTIFY: _P.ABORTING_TO_IDENTIFY,
+    _P.CLOSING_TO_STOP: _P.ABORTING_TO_STOP,
+}
+_OPENED = {aborting: closing for closing, aborting in _ABORTING.items()}
+_TO_STOP = (_P.CLOSING_TO_STOP, _P.ABORTING_TO_STOP)
+_TO_RESUME = (_P.CLOSING_TO_RESUME, _P.ABORTING_TO_RESUME)
+_AUTHENTICATED = (_P.READY, _P.WAITING_FOR_GUILDS)  # READY or RESUMED came on this connection
 
 
 @dataclass(slots=True)
 class _Closing:
-    after: _After
+    """The close of ours under way; what follows it is in the phase (CLOSING_TO_*)."""
+
     why: str
     code: int | None  # what we sent; None when we dropped the connection
     delay: float | None = None  # a minimum wait before reconnecting
@@ -219,8 +223,7 @@ class GatewaySession:
         except LocalProtocolError as exc:
             raise ConfigError(f"IDENTIFY would be too large (presence?): {exc}") from None
 
-        # birb's Websocket fields
-        self.status = GatewayStatus.IDLE
+        # birb's Websocket fields (`status` is read from the phase)
         self.ping: float | None = None
         self.last_heartbeat: float | None = None
         self.last_heartbeat_acked = True
@@ -238,25 +241,21 @@ class GatewaySession:
         self.counters = SessionCounters()
         self.latency = LatencyTracker()
 
+        self._phase = Phase.IDLE
         self._actions: list[Action] = []
-        self._conn = _Conn.NONE
-        self._closing: _Closing | None = None
         self._url: str | None = None
         self._limiter: SendLimiter[_QueuedSend] = SendLimiter()
-        # per connection
-        self._resume_on_hello = False
-        self._on_resume_url = False
-        self._identified = False  # IDENTIFY or RESUME sent on this connection
-        self._authenticated = False  # READY or RESUMED received on this connection
-        self._replayed = 0
-        self._hello_deadline: float | None = None
-        self._identify_at: float | None = None  # IDENTIFY held for the identify gate
+        self._resume = False  # this connection (or the one waited for) resumes, not identifies
+        self._on_resume_url = False  # this connection went to READY's resume_gateway_url
+        self._resume_url_failed = False  # ... and could not open: use the gateway URL again
+        self._replayed = 0  # dispatches since RESUME
         self._heartbeat: HeartbeatSchedule | None = None  # from HELLO to the close
-        self._guild_deadline: float | None = None
-        # between connections
-        self._reconnect_at: float | None = None
-        self._reconnect_resume = False
-        self._resume_url_failed = False
+        # Each of these is read only in the phase it belongs to.
+        self._closing = _Closing("", None)  # CLOSING_TO_* and ABORTING_TO_*
+        self._hello_deadline = 0.0  # live phases, until HELLO starts the heartbeat
+        self._identify_at = 0.0  # IDENTIFY_HELD: the slot the identify gate gave us
+        self._guild_deadline = 0.0  # WAITING_FOR_GUILDS
+        self._reconnect_at = 0.0  # RECONNECT_WAIT
 
     # --- public state ---------------------------------------------------------------
 
@@ -266,6 +265,16 @@ class GatewaySession:
             f"<GatewaySession shard={shard} status={self.status.value} "
             f"session_id={self.session_id!r} sequence={self.sequence} url={self.url!r}>"
         )
+
+    @property
+    def phase(self) -> Phase:
+        """Where the session stands, in full (see `Phase`)."""
+        return self._phase
+
+    @property
+    def status(self) -> GatewayStatus:
+        """Where the session stands, as birb's eight states: a function of `phase`."""
+        return self._phase.status
 
     @property
     def url(self) -> str:
@@ -297,15 +306,17 @@ class GatewaySession:
 
     @property
     def is_connected(self) -> bool:
-        return self._conn is _Conn.OPEN
+        """The driver reported the socket open, and not yet gone (closing included)."""
+        return self._phase.connected
 
     @property
     def is_connecting(self) -> bool:
-        return self._conn is _Conn.OPENING
+        """An OpenConnection is pending: call `connection_opened()` or `_failed()` next."""
+        return self._phase.connecting
 
     @property
     def is_closed(self) -> bool:
-        return self._conn is _Conn.NONE
+        return not (self._phase.connected or self._phase.connecting)
 
     @property
     def latency_stats(self) -> LatencyStats:
@@ -323,103 +334,96 @@ class GatewaySession:
 
     def next_deadline(self) -> float | None:
         """The earliest clock reading at which `tick()` must run; None: nothing timed."""
-        times: list[float] = []
-        if self._reconnect_at is not None:
-            times.append(self._reconnect_at)
-        if self._conn is _Conn.OPEN and self._closing is None:
-            if self._hello_deadline is not None:
-                times.append(self._hello_deadline)
-            if self._identify_at is not None:
-                times.append(self._identify_at)
-            if self._heartbeat is not None:
-                times.append(self._heartbeat.next_at)
-            if self._guild_deadline is not None and self.status is GatewayStatus.WAITING_FOR_GUILDS:
-                times.append(self._guild_deadline)
-            if self._authenticated:
-                release = self._limiter.next_release(self._clock())
-                if release is not None:
-                    times.append(release)
-        return min(times) if times else None
+        phase = self._phase
+        if phase is Phase.RECONNECT_WAIT:
+            return self._reconnect_at
+        if not phase.live:
+            return None
+        # Before HELLO the hello deadline, from HELLO on the next beat.
+        at = self._hello_deadline if self._heartbeat is None else self._heartbeat.next_at
+        if phase is Phase.IDENTIFY_HELD:
+            at = min(at, self._identify_at)
+        elif phase is Phase.WAITING_FOR_GUILDS:
+            at = min(at, self._guild_deadline)
+        if phase in _AUTHENTICATED:
+            release = self._limiter.next_release(self._clock())
+            if release is not None:
+                at = min(at, release)
+        return at
 
     # --- connection events from the driver ------------------------------------------
 
     def connect(self) -> None:
-        """Start (or restart, after DISCONNECTED) the session; resumes if one is known."""
-        if self._conn is not _Conn.NONE:
+        """Start (or restart, once DISCONNECTED) the session; resumes if one is known.
+
+        Next: perform the OpenConnection, then call `connection_opened()` or
+        `connection_failed()`.
+        """
+        phase = self._phase
+        if phase.connected or phase.connecting:
             raise LocalProtocolError(
-                f"cannot connect: a connection is already {self._conn.value}"
-                + (" (closing)" if self._closing else "")
+                "cannot connect: a connection is already "
+                + ("open" if phase.connected else "opening")
+                + (" (closing)" if phase.leaving else "")
             )
-        if self._reconnect_at is not None or self.status not in (
-            GatewayStatus.IDLE,
-            GatewayStatus.DISCONNECTED,
-        ):
+        if phase is not Phase.IDLE and phase is not Phase.STOPPED:
             raise LocalProtocolError(f"cannot connect: the session is {self.status.value}")
         self.do_not_reconnect = False
         self.backoff.reset()
         self._open(resume=self.session_id is not None)
 
     def connection_opened(self) -> None:
-        if self._conn is not _Conn.OPENING:
+        """The socket of the pending OpenConnection is open.
+
+        Next: feed every decoded payload to `receive_payload()` (HELLO is due within
+        hello_timeout), and `connection_closed()` once the socket is gone.
+        """
+        phase = self._phase
+        if not phase.connecting:
             raise LocalProtocolError("connection_opened() without a pending OpenConnection")
         now = self._clock()
-        self._conn = _Conn.OPEN
         self.connected_since = now
-        if self._closing is None:
+        if phase is Phase.OPENING:
             self._hello_deadline = now + self.hello_timeout
+            self._set_phase(Phase.AWAITING_HELLO, "connected; waiting for HELLO")
+        else:  # dropped while opening: the driver is closing it
+            self._set_phase(_OPENED[phase], self._closing.why)
 
     def connection_failed(self, error: str) -> None:
         """The connection could not be opened (DNS, TCP, TLS, HTTP upgrade...)."""
-        if self._conn is _Conn.OPEN:
+        phase = self._phase
+        if phase.connected:
             self.connection_closed(None, error)
             return
-        if self._conn is _Conn.NONE:
+        if not phase.connecting:
             return
-        self._conn = _Conn.NONE
         self.counters.failed_connections += 1
         if self._on_resume_url:
             # The docs: if reconnecting fails, use the URL from GET /gateway/bot.
             self._resume_url_failed = True
-        closing, self._closing = self._closing, None
-        if closing is not None and closing.after is _After.STOP:
-            self._stop(closing.why)
+        if phase.leaving:
+            self._after_close()
             return
-        if closing is not None:
-            self._schedule_reconnect(
-                resume=closing.after is _After.RESUME,
-                why=closing.why,
-                delay=closing.delay,
-                immediate=closing.immediate,
-            )
-            return
-        self._schedule_reconnect(resume=self._resume_on_hello, why=f"could not connect: {error}")
+        self._schedule_reconnect(resume=self._resume, why=f"could not connect: {error}")
 
     def connection_closed(self, code: int | None, reason: str = "") -> None:
         """The socket is gone: after our close or drop, the gateway's close, or a network loss."""
-        if self._conn is _Conn.NONE:
+        phase = self._phase
+        if not (phase.connected or phase.connecting):
             return  # already handled (a driver may report a close twice)
-        self._conn = _Conn.NONE
         self.last_close_code = code
         self.last_close_reason = reason
         self._end_connection()
-        closing, self._closing = self._closing, None
         policy = policy_for(code)
-        server_fatal = policy.action is CloseAction.FATAL and (
-            closing is None or code != closing.code
-        )
-        if closing is not None and closing.after is _After.STOP:
-            self._stop(closing.why)
-            return
-        if server_fatal:
+        if (
+            policy.action is CloseAction.FATAL
+            and phase not in _TO_STOP
+            and not (phase.leaving and code == self._closing.code)
+        ):
             self._fatal(code, reason, policy.description)
             return
-        if closing is not None:
-            self._schedule_reconnect(
-                resume=closing.after is _After.RESUME,
-                why=closing.why,
-                delay=closing.delay,
-                immediate=closing.immediate,
-            )
+        if phase.leaving:
+            self._after_close()
             return
         why = f"gateway closed the connection ({close_label(code)}): {policy.description}"
         if policy.action is CloseAction.REIDENTIFY:
@@ -428,7 +432,7 @@ class GatewaySession:
 
     def receive_payload(self, payload: Mapping[str, Any]) -> None:
         """A decoded gateway payload `{op, d, s, t}`."""
-        if self._conn is not _Conn.OPEN:
+        if not self._phase.connected:
             raise LocalProtocolError("receive_payload() with no open connection")
         self.counters.events_received += 1
         op = payload.get("op") if isinstance(payload, Mapping) else None
@@ -440,14 +444,14 @@ class GatewaySession:
             self._on_dispatch(payload)
         elif op == Opcode.HEARTBEAT_ACK:
             self._on_heartbeat_ack()
-        elif self._closing is not None:
+        elif not self._phase.live:
             return  # this connection is on its way out; only its events still count
         elif op == Opcode.HELLO:
             self._on_hello(payload.get("d"))
         elif op == Opcode.HEARTBEAT:
             self._beat(scheduled=False)
         elif op == Opcode.RECONNECT:
-            self._close_for(_After.RESUME, "the gateway asked for a reconnect (op 7)")
+            self._close_for(Phase.CLOSING_TO_RESUME, "the gateway asked for a reconnect (op 7)")
         elif op == Opcode.INVALID_SESSION:
             self._on_invalid_session(payload.get("d") is True)
         else:
@@ -455,40 +459,36 @@ class GatewaySession:
 
     def receive_error(self, error: BaseException | str) -> None:
         """A frame could not be inflated or decoded: the stream is broken, resume elsewhere."""
-        if self._conn is not _Conn.OPEN or self._closing is not None:
+        if not self._phase.live:
             return
         self._violation(f"could not decode a frame: {error}", close=True)
 
     def tick(self) -> None:
         """Do whatever is due at the clock's current reading."""
         now = self._clock()
-        if self._reconnect_at is not None and now >= self._reconnect_at:
-            self._open(resume=self._reconnect_resume)
+        phase = self._phase
+        if phase is Phase.RECONNECT_WAIT:
+            if now >= self._reconnect_at:
+                self._open(resume=self._resume)
             return
-        if self._conn is not _Conn.OPEN or self._closing is not None:
+        if not phase.live:
             return
-        if self._hello_deadline is not None and now >= self._hello_deadline:
-            self._close_for(_After.RESUME, f"no HELLO within {self.hello_timeout:g} s")
+        if self._heartbeat is None and now >= self._hello_deadline:
+            self._close_for(Phase.CLOSING_TO_RESUME, f"no HELLO within {self.hello_timeout:g} s")
             return
-        if self._identify_at is not None and now >= self._identify_at:
-            self._identify_at = None
+        if phase is Phase.IDENTIFY_HELD and now >= self._identify_at:
             self._send_identify()
         if self._heartbeat is not None and self._heartbeat.due(now):
             if self._heartbeat.zombie:
                 self._close_for(
-                    _After.RESUME,
+                    Phase.CLOSING_TO_RESUME,
                     "zombie connection: no HEARTBEAT_ACK since the last heartbeat",
                 )
                 return
             self._beat(scheduled=True)
-        if (
-            self._guild_deadline is not None
-            and now >= self._guild_deadline
-            and self.status is GatewayStatus.WAITING_FOR_GUILDS
-        ):
-            self._guild_deadline = None
-            self._set_status(
-                GatewayStatus.READY,
+        if self._phase is Phase.WAITING_FOR_GUILDS and now >= self._guild_deadline:
+            self._set_phase(
+                Phase.READY,
                 f"guild_ready_timeout: {len(self.expected_guilds)} guild(s) did not arrive "
                 f"within {self.guild_ready_timeout:g} s",
             )
@@ -526,7 +526,7 @@ class GatewaySession:
 
     def heartbeat(self) -> None:
         """Beat now, outside the schedule (the schedule and its zombie check are untouched)."""
-        if self._conn is not _Conn.OPEN or self._closing is not None:
+        if not self._phase.live:
             raise LocalProtocolError("cannot heartbeat: no open connection")
         self._beat(scheduled=False)
 
@@ -539,29 +539,30 @@ class GatewaySession:
         """
         if code is not None:
             check_client_close(code, resume=resume)
-        if self._closing is not None:
-            if self._closing.after is _After.STOP:
+        phase = self._phase
+        if phase.leaving:
+            if phase in _TO_STOP:
                 raise LocalProtocolError("cannot reconnect: the session is closing")
             self.do_not_reconnect = False
             if not resume:
                 self._invalidate_session()
-                self._closing.after = _After.IDENTIFY
+                self._set_phase(self._leaving(Phase.CLOSING_TO_IDENTIFY), self._closing.why)
             self._closing.immediate = True
             return
         self.do_not_reconnect = False
         if not resume:
             self._invalidate_session()
-        after = _After.RESUME if resume else _After.IDENTIFY
+        then = Phase.CLOSING_TO_RESUME if resume else Phase.CLOSING_TO_IDENTIFY
         why = "reconnect requested by the user" + ("" if resume else " (new session)")
-        if self._conn is _Conn.OPEN:
+        if phase.connected:
             if code is None:
                 code = CLOSE_TO_RESUME if resume else CloseCode.NORMAL_CLOSURE
             else:
                 why += f" (close code {code})"
-            self._close_for(after, why, code=code, immediate=True)
-        elif self._conn is _Conn.OPENING:
-            self._close_for(after, why, drop=True, immediate=True)
-        elif self._reconnect_at is not None:
+            self._close_for(then, why, code=code, immediate=True)
+        elif phase.connecting:
+            self._close_for(then, why, drop=True, immediate=True)
+        elif phase is Phase.RECONNECT_WAIT:
             self._open(resume=resume)
         else:
             self.connect()
@@ -569,45 +570,45 @@ class GatewaySession:
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close for good. 1000/1001 also invalidate the session; other codes keep it."""
         check_client_close(code, resume=False)
-        if code in SESSION_ENDING_CLIENT_CODES:
+        if client_close_ends_session(code):
             self._invalidate_session()
         why = f"closed by the user ({code})"
         self.do_not_reconnect = True
-        if self._conn is _Conn.OPEN and self._closing is None:
-            self._close_for(_After.STOP, why, code=code, reason=reason)
-        elif self._conn is _Conn.OPENING and self._closing is None:
-            self._close_for(_After.STOP, why, drop=True)
-        elif self._closing is not None:
-            self._closing.after = _After.STOP
+        phase = self._phase
+        if phase.live:
+            self._close_for(Phase.CLOSING_TO_STOP, why, code=code, reason=reason)
+        elif phase is Phase.OPENING:
+            self._close_for(Phase.CLOSING_TO_STOP, why, drop=True)
+        elif phase.leaving:
             self._closing.why = why
+            self._stop(why, then=self._leaving(Phase.CLOSING_TO_STOP))
+        elif phase is Phase.RECONNECT_WAIT:
             self._stop(why)
-        else:
-            self._reconnect_at = None
-            if self.status is not GatewayStatus.IDLE:
-                self._stop(why)
 
     def terminate(self) -> None:
         """Drop the TCP connection without a close frame, then resume as after a zombie."""
-        if self._conn is _Conn.NONE:
+        phase = self._phase
+        if not (phase.connected or phase.connecting):
             raise LocalProtocolError("cannot terminate: no connection")
-        if self._closing is not None:
+        if phase.leaving:
             self._emit(DropConnection())  # a close that hangs: cut it
             return
         self._close_for(
-            _After.RESUME, "terminated by the user (dropped without a close frame)", drop=True
+            Phase.CLOSING_TO_RESUME,
+            "terminated by the user (dropped without a close frame)",
+            drop=True,
         )
 
     def prevent_reconnect(self) -> None:
         """No automatic reconnect after the next close (a waiting reconnect is cancelled)."""
         self.do_not_reconnect = True
-        if self._reconnect_at is not None:
-            self._reconnect_at = None
+        if self._phase is Phase.RECONNECT_WAIT:
             self._stop("reconnect prevented by the user")
 
     # --- inbound payloads -----------------------------------------------------------
 
     def _on_hello(self, d: Any) -> None:
-        if self._identified:
+        if self._heartbeat is not None:
             self._violation("second HELLO on one connection; ignored", close=False)
             return
         interval = d.get("heartbeat_interval") if isinstance(d, Mapping) else None
@@ -616,16 +617,14 @@ class GatewaySession:
             return
         now = self._clock()
         self.heartbeat_interval = interval
-        self._hello_deadline = None
         self._heartbeat = HeartbeatSchedule(interval, now, self._rng.random())
         self._limiter.set_heartbeat_interval(self._heartbeat.interval)
-        self._identified = True
-        if self._resume_on_hello and self.session_id is not None:
+        if self._phase is not Phase.AWAITING_HELLO:
+            return  # READY or RESUMED came first: the session is up, it lacked only a heartbeat
+        if self._resume and self.session_id is not None:
             self.counters.resume_attempts += 1
             self._replayed = 0
-            self._set_status(
-                GatewayStatus.RESUMING, f"resuming session at sequence {self.sequence}"
-            )
+            self._set_phase(Phase.RESUMING, f"resuming session at sequence {self.sequence}")
             self._send_now(resume_payload(self._token.reveal(), self.session_id, self.sequence))
         else:
             at = now
@@ -633,8 +632,8 @@ class GatewaySession:
                 at = self._identify_gate.reserve(self._shard_id(), now)
             if at > now:
                 self._identify_at = at
-                self._set_status(
-                    GatewayStatus.IDENTIFYING,
+                self._set_phase(
+                    Phase.IDENTIFY_HELD,
                     f"waiting {at - now:.1f} s for an identify slot (max_concurrency)",
                 )
                 return
@@ -644,8 +643,7 @@ class GatewaySession:
         if self.counters.identifies:
             self.counters.reidentifies += 1
         self.counters.identifies += 1
-        if self.status is not GatewayStatus.IDENTIFYING:
-            self._set_status(GatewayStatus.IDENTIFYING, "identifying")
+        self._set_phase(Phase.IDENTIFYING, "identifying")
         self._send_now(self._identify())
 
     def _on_heartbeat_ack(self) -> None:
@@ -662,12 +660,12 @@ class GatewaySession:
     def _on_invalid_session(self, resumable: bool) -> None:
         self._emit(SessionInvalidated(resumable))
         if resumable and self.session_id is not None:
-            self._close_for(_After.RESUME, "invalid session (resumable)")
+            self._close_for(Phase.CLOSING_TO_RESUME, "invalid session (resumable)")
             return
         self._invalidate_session()
         low, high = INVALID_SESSION_WAIT
         self._close_for(
-            _After.IDENTIFY,
+            Phase.CLOSING_TO_IDENTIFY,
             "invalid session: starting a new one",
             delay=self._rng.uniform(low, high),
         )
@@ -710,16 +708,16 @@ class GatewaySession:
         }
         self.has_been_ready = True
         self._healthy()
-        if self._closing is not None:
+        if not self._phase.live:
             return
         if self.expected_guilds:
             self._guild_deadline = self._clock() + self.guild_ready_timeout
-            self._set_status(
-                GatewayStatus.WAITING_FOR_GUILDS,
+            self._set_phase(
+                Phase.WAITING_FOR_GUILDS,
                 f"READY; waiting for {len(self.expected_guilds)} guild(s)",
             )
         else:
-            self._set_status(GatewayStatus.READY, "READY")
+            self._set_phase(Phase.READY, "READY")
         self._flush_sends()
 
     def _on_resumed(self) -> None:
@@ -727,24 +725,22 @@ class GatewaySession:
         self.counters.resumes += 1
         replayed = max(0, self._replayed - 1)
         self._healthy()
-        if self._closing is not None:
+        if not self._phase.live:
             return
-        self._guild_deadline = None
-        self._set_status(GatewayStatus.READY, f"RESUMED ({replayed} event(s) replayed)")
+        self._set_phase(Phase.READY, f"RESUMED ({replayed} event(s) replayed)")
         self._flush_sends()
 
     def _on_guild_create(self, d: Any) -> None:
         if not isinstance(d, Mapping) or "id" not in d:
             return
         self.expected_guilds.discard(str(d["id"]))
-        if self.status is not GatewayStatus.WAITING_FOR_GUILDS or self._closing is not None:
+        if self._phase is not Phase.WAITING_FOR_GUILDS:
             return
         if self.expected_guilds:
             # Each arrival restarts the wait: large bots stream guilds for a while.
             self._guild_deadline = self._clock() + self.guild_ready_timeout
         else:
-            self._guild_deadline = None
-            self._set_status(GatewayStatus.READY, "all guilds arrived")
+            self._set_phase(Phase.READY, "all guilds arrived")
 
     # --- outbound -------------------------------------------------------------------
 
@@ -790,7 +786,7 @@ class GatewaySession:
         self._emit(HeartbeatSent(self.sequence, scheduled))
 
     def _flush_sends(self) -> None:
-        if self._conn is not _Conn.OPEN or self._closing is not None or not self._authenticated:
+        if self._phase not in _AUTHENTICATED:
             return
         for item in self._limiter.release(self._clock()):
             self._emit_send(item.payload, item.data, heartbeat=False)
@@ -805,23 +801,23 @@ class GatewaySession:
         resume = resume and self.session_id is not None
         on_resume_url = resume and bool(self.resume_gateway_url) and not self._resume_url_failed
         self._url = self.generate_url(resume=on_resume_url)
-        self._conn = _Conn.OPENING
-        self._reconnect_at = None
-        self._resume_on_hello = resume
+        self._resume = resume
         self._on_resume_url = on_resume_url
-        self._identified = False
-        self._authenticated = False
         self._limiter.reset()
         self.counters.connections += 1
-        self._set_status(
-            GatewayStatus.CONNECTING,
+        self._set_phase(
+            Phase.OPENING,
             ("connecting to resume" if resume else "connecting") + f" ({self._url})",
         )
         self._emit(OpenConnection(self._url))
 
+    def _leaving(self, then: Phase) -> Phase:
+        """CLOSING_TO_* `then`, or its ABORTING_* twin if the socket is not open yet."""
+        return then if self._phase.connected else _ABORTING[then]
+
     def _close_for(
         self,
-        after: _After,
+        then: Phase,
         why: str,
         *,
         code: int = CLOSE_TO_RESUME,
@@ -830,17 +826,30 @@ class GatewaySession:
         delay: float | None = None,
         immediate: bool = False,
     ) -> None:
-        """Close (or drop) this connection; what follows is decided now, done on close."""
-        self._closing = _Closing(after, why, None if drop else code, delay, immediate)
-        self._stop_timers()
+        """Close (or drop) this connection; `then` (CLOSING_TO_*) says what follows it."""
+        self._closing = _Closing(why, None if drop else code, delay, immediate)
+        self._give_back_identify_slot()
         if drop:
             self._emit(DropConnection())
         else:
             self._emit(CloseConnection(code, _truncate(why if reason is None else reason)))
-        if after is _After.STOP:
-            self._stop(why)
+        if then is Phase.CLOSING_TO_STOP:
+            self._stop(why, then=self._leaving(then))
         else:
-            self._set_status(GatewayStatus.RECONNECTING, why)
+            self._set_phase(self._leaving(then), why)
+
+    def _after_close(self) -> None:
+        """Our close or drop is done (the socket is gone): stop, or reconnect as it said."""
+        closing = self._closing
+        if self._phase in _TO_STOP:
+            self._stop(closing.why)
+            return
+        self._schedule_reconnect(
+            resume=self._phase in _TO_RESUME,
+            why=closing.why,
+            delay=closing.delay,
+            immediate=closing.immediate,
+        )
 
     def _schedule_reconnect(
         self, *, resume: bool, why: str, delay: float | None = None, immediate: bool = False
@@ -856,35 +865,37 @@ class GatewaySession:
                 wait = max(wait, delay)
         resume = resume and self.session_id is not None
         self.counters.reconnects += 1
-        self._set_status(GatewayStatus.RECONNECTING, why)
+        self._resume = resume
+        self._reconnect_at = self._clock() + wait
+        self._set_phase(Phase.RECONNECT_WAIT, why)
         self._emit(Reconnecting(wait, resume, why))
         if wait <= 0:
             self._open(resume=resume)
-        else:
-            self._reconnect_resume = resume
-            self._reconnect_at = self._clock() + wait
 
     def _fatal(self, code: int | None, reason: str, description: str) -> None:
         self._emit(FatalClose(code, reason, description))
         self._stop(f"gateway closed the connection ({close_label(code)}): {description}")
 
-    def _stop(self, why: str) -> None:
-        """DISCONNECTED: nothing scheduled; queued user payloads can no longer go."""
-        self._reconnect_at = None
+    def _stop(self, why: str, *, then: Phase = Phase.STOPPED) -> None:
+        """DISCONNECTED: nothing scheduled; queued user payloads can no longer go.
+
+        `then` is STOPPED once the socket is gone, *_TO_STOP while ours still closes.
+        """
         dropped = self._limiter.drain()
         if dropped:
             self._emit(PendingSendsDropped(len(dropped), why))
-        self._set_status(GatewayStatus.DISCONNECTED, why)
+        self._set_phase(then, why)
 
     def _violation(self, message: str, *, close: bool) -> None:
         self.counters.protocol_violations += 1
         self._emit(ProtocolViolation(message, close))
-        if close and self._closing is None and self._conn is _Conn.OPEN:
-            self._close_for(_After.RESUME, f"protocol error: {message}")
+        if close and self._phase.live:
+            self._close_for(Phase.CLOSING_TO_RESUME, f"protocol error: {message}")
 
     def _healthy(self) -> None:
-        self._authenticated = True
+        """READY or RESUMED: the connection works; an IDENTIFY still held will not go."""
         self.backoff.reset()
+        self._give_back_identify_slot()
 
     def _invalidate_session(self) -> None:
         self.session_id = None
@@ -893,39 +904,33 @@ class GatewaySession:
         self._resume_url_failed = False
         self.expected_guilds = set()
 
-    def _stop_timers(self) -> None:
-        self._hello_deadline = None
-        self._give_back_identify_slot()
-        self._guild_deadline = None
-
     def _give_back_identify_slot(self) -> None:
-        """An IDENTIFY held for its slot will not go: free the slot for the next attempt."""
-        if self._identify_at is not None and self._identify_gate is not None:
+        """Call on leaving IDENTIFY_HELD without sending: free the slot for the next one."""
+        if self._phase is Phase.IDENTIFY_HELD and self._identify_gate is not None:
             self._identify_gate.release(self._shard_id(), self._identify_at)
-        self._identify_at = None
 
     def _shard_id(self) -> int:
         return self.shard[0] if self.shard is not None else 0
 
     def _end_connection(self) -> None:
-        self._stop_timers()
+        """The socket is gone (the phase moves on right after)."""
+        self._give_back_identify_slot()
         self.connected_since = None
         self._heartbeat = None
-        self._identified = False
-        self._authenticated = False
         self.last_heartbeat_acked = True
 
-    def _set_status(self, new: GatewayStatus, reason: str) -> None:
-        old = self.status
+    def _set_phase(self, new: Phase, reason: str) -> None:
+        """The one place the phase changes: the table says whether it may."""
+        old = self._phase
         if new is old:
             return
-        if not may_change(old, new):
-            raise LocalProtocolError(f"internal error: the session cannot go from {old} to {new}")
-        self.status = new
-        self._emit(StatusChanged(old, new, reason))
+        check_phase_change(old, new)
+        self._phase = new
+        if new.status is not old.status:
+            self._emit(StatusChanged(old.status, new.status, reason))
 
     def _stopped(self) -> bool:
-        return self.status in (GatewayStatus.IDLE, GatewayStatus.DISCONNECTED)
+        return self._phase.status in (GatewayStatus.IDLE, GatewayStatus.DISCONNECTED)
 
     def _emit(self, action: Action) -> None:
         self._actions.append(action)
