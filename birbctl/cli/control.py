@@ -21,7 +21,8 @@ PidOpt = Annotated[
     int | None,
     typer.Option("--pid", help="PID of the birbctl process (see `birbctl status`).", min=1),
 ]
-#: The option's name before 0.x: old scripts keep working; not shown in --help.
+#: `--pid`'s old name, from when a running birbctl was called a session: old scripts
+#: keep working; not shown in --help.
 LegacySessionOpt = Annotated[
     int | None,
     typer.Option("--session", hidden=True, min=1, help="Deprecated spelling of --pid."),

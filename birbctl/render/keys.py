@@ -87,7 +87,7 @@ def handle_key(state: KeyState, key: str, controls: Controls, shard_ids: Sequenc
     """One key: act on the selected shard (or all) and say what was done.
 
     A refused action (say, terminate with no connection) becomes the message rather
-    than an exception: a key press must never end the session it is watching.
+    than an exception: a key press must never end the birbctl process it steers.
     """
     if state.prompt is not None:
         return _prompt_key(state, key, controls)
