@@ -103,6 +103,9 @@ class Phase(enum.Enum):
     def __str__(self) -> str:
         return self.label
 
+    def __repr__(self) -> str:
+        return f"<Phase.{self.name}>"
+
 
 _P = Phase
 _GONE = frozenset({_P.RECONNECT_WAIT, _P.STOPPED})  # the connection ended: retry, or stop

@@ -1,11 +1,11 @@
 """Whatever the gateway sends, in whatever order, and whatever the user asks meanwhile:
-the session raises nothing but LocalProtocolError for a user's misuse, every status
-change is one the transition table allows, and it never schedules a tick in the past
-forever. Hypothesis draws the sequences; fake clock, no socket."""
+the session raises nothing but LocalProtocolError for a user's misuse (and then changes
+nothing), every phase and status change is one the transition tables allow, and it never
+schedules a tick in the past forever. Hypothesis draws the sequences; fake clock, no
+socket."""
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from gateway_harness import Harness
@@ -15,7 +15,24 @@ from hypothesis import strategies as st
 from birbctl.errors import LocalProtocolError
 from birbctl.protocol.events import OpenConnection, StatusChanged
 from birbctl.protocol.identify import IdentifyGate
-from birbctl.protocol.status import may_change
+from birbctl.protocol.status import PHASE_TRANSITIONS, Phase, may_change
+
+
+def _reachable() -> dict[Phase, frozenset[Phase]]:
+    """Each phase, and every phase the table lets it reach in one or more changes."""
+    out: dict[Phase, frozenset[Phase]] = {}
+    for start in Phase:
+        seen, todo = {start}, [start]
+        while todo:
+            for nxt in PHASE_TRANSITIONS[todo.pop()]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        out[start] = frozenset(seen)
+    return out
+
+
+REACHABLE = _reachable()
 
 _payloads = st.one_of(
     st.just({"op": 10, "d": {"heartbeat_interval": 1000}}),
@@ -89,11 +106,18 @@ def _user(h: Harness, what: str) -> None:
         "connect": s.connect,
         "send": lambda: s.send({"op": 3, "d": {"status": "online"}}),
     }
-    # A user asking for something the state does not allow is told, not crashed.
-    with contextlib.suppress(LocalProtocolError):
+    # A user asking for something the state does not allow is told, not crashed, and
+    # the session stays where it was.
+    before = s.phase
+    try:
         calls[what]()
+    except LocalProtocolError as exc:
+        assert "internal error" not in str(exc)
+        assert s.phase is before
 
 
+_HELLO = {"op": 10, "d": {"heartbeat_interval": 1000}}
+_HELLO_SLOW = {"op": 10, "d": {"heartbeat_interval": 41250}}
 _READY = {"op": 0, "t": "READY", "s": 1, "d": {"session_id": "x", "guilds": [{"id": "1"}]}}
 _RESUMED = {"op": 0, "t": "RESUMED", "s": 2, "d": None}
 
@@ -111,12 +135,30 @@ _RESUMED = {"op": 0, "t": "RESUMED", "s": 2, "d": None}
     ]
 )  # a second READY
 @example([("user", "close"), ("user", "connect"), ("open", None), ("time", 25.0)])
+@example([("open", None), ("payload", _READY), ("payload", _HELLO)])  # HELLO after READY
+@example(
+    [
+        ("open", None),
+        ("payload", _HELLO),
+        ("user", "reconnect"),
+        ("close", 4000),
+        ("open", None),
+        ("payload", _HELLO_SLOW),  # the identify slot is 5 s away: IDENTIFY waits
+        ("payload", _READY),  # READY comes anyway
+        ("time", 10.0),
+    ]
+)
 def test_any_sequence_keeps_the_session_consistent(steps: list[tuple[str, Any]]) -> None:
     h = Harness(shard=(0, 1), identify_gate=IdentifyGate())
     h.session.connect()
+    phase = h.session.phase
     opening = True
     for kind, arg in steps:
         s = h.session
+        assert s.phase in REACHABLE[phase]
+        phase = s.phase
+        assert s.status is phase.status
+        assert (s.is_connected, s.is_connecting) == (phase.connected, phase.connecting)
         actions = h.drain()
         opening = opening or any(isinstance(a, OpenConnection) for a in actions)
         if kind == "open" and s.is_connecting:
@@ -134,6 +176,7 @@ def test_any_sequence_keeps_the_session_consistent(steps: list[tuple[str, Any]])
         elif kind == "user":
             _user(h, arg)
     h.drain()
+    assert h.session.phase in REACHABLE[phase]
     for change in h.all(StatusChanged):
         assert may_change(change.old, change.new)
     deadline = h.session.next_deadline()
