@@ -16,6 +16,7 @@ from birbctl.codec.depth import NestingError, depth_exceeds
 from birbctl.codec.json import decode_json
 from birbctl.codec.sniff import sniff
 from birbctl.errors import DecodeError
+from birbctl.options import EncodeOutput, EtfStyle
 from birbctl.transport.inflate import DEFAULT_MAX_MESSAGE
 
 
@@ -48,20 +49,20 @@ def iter_documents(name: str) -> Iterator[tuple[int, int, Any]]:
             raise exc.located(file=name) from None
 
 
-def encode_documents(
-    name: str, *, to: Literal["etf", "json"], style: Literal["client", "server"]
-) -> Iterator[bytes]:
+def encode_documents(name: str, *, to: EncodeOutput, style: EtfStyle) -> Iterator[bytes]:
     from birbctl.codec.etf import encode_etf
 
+    # encode_etf's own words for the style (codec/etf.py predates EtfStyle).
+    etf_style: Literal["client", "server"] = "server" if style is EtfStyle.SERVER else "client"
     for number, start, value in iter_documents(name):
         try:
-            if to == "json":
+            if to is EncodeOutput.JSON:
                 yield orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE)
             else:
-                yield encode_etf(value, style=style)
+                yield encode_etf(value, style=etf_style)
         except (TypeError, ValueError) as exc:
             # Past MAX_DEPTH neither orjson nor the ETF encoder writes it: one error for both.
             if depth_exceeds(value):
                 raise NestingError(frame=number, offset=start, file=name) from None
-            what = "JSON" if to == "json" else "ETF"
+            what = "JSON" if to is EncodeOutput.JSON else "ETF"
             raise DecodeError(f"cannot encode as {what}: {exc}", frame=number, file=name) from None

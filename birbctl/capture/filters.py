@@ -9,6 +9,7 @@ from fnmatch import fnmatchcase
 from birbctl.capture.message import Message
 from birbctl.errors import ConfigError
 from birbctl.protocol.opcodes import Opcode
+from birbctl.protocol.wire import Direction
 
 _HEARTBEAT_OPS = frozenset({int(Opcode.HEARTBEAT), int(Opcode.HEARTBEAT_ACK)})
 
@@ -25,15 +26,6 @@ def parse_op(text: str) -> int:
         raise ConfigError(f"--op {text!r}: not a number or one of {names}") from None
 
 
-def parse_direction(text: str | None) -> str | None:
-    if text is None:
-        return None
-    value = {"send": "send", "sent": "send", "recv": "recv", "receive": "recv"}.get(text.lower())
-    if value is None:
-        raise ConfigError(f"--dir {text!r}: choose send or recv")
-    return value
-
-
 @dataclass(frozen=True, slots=True)
 class PacketFilter:
     """Which messages to keep; an empty filter keeps everything.
@@ -44,7 +36,7 @@ class PacketFilter:
 
     events: tuple[str, ...] = ()
     ops: frozenset[int] = frozenset()
-    direction: str | None = None
+    direction: Direction | None = None
     heartbeats: bool = True
 
     @classmethod
@@ -52,13 +44,13 @@ class PacketFilter:
         cls,
         events: Iterable[str] = (),
         ops: Iterable[str] = (),
-        direction: str | None = None,
+        direction: Direction | None = None,
         heartbeats: bool = True,
     ) -> PacketFilter:
         return cls(
             events=tuple(e.upper() for e in events),
             ops=frozenset(parse_op(op) for op in ops),
-            direction=parse_direction(direction),
+            direction=direction,
             heartbeats=heartbeats,
         )
 

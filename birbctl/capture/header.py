@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -9,18 +10,19 @@ from typing import Any
 import orjson
 
 from birbctl.errors import DecodeError
+from birbctl.protocol.wire import Compression, Encoding
 
 FORMAT = "birbctl-capture"
 VERSION = 1
-ENCODINGS = ("json", "etf")
-COMPRESSIONS = (None, "zlib-stream", "zstd-stream")
+#: The header's `compress` word, as the query says it: null for no compression.
+_COMPRESSIONS: dict[str | None, Compression] = {c.query_value: c for c in Compression}
 
 
 @dataclass(frozen=True, slots=True)
 class CaptureHeader:
     url: str | None
-    encoding: str
-    compress: str | None
+    encoding: Encoding
+    compress: Compression
     shard: tuple[int, int] | None
     created: str | None = None
 
@@ -30,8 +32,8 @@ class CaptureHeader:
             "version": VERSION,
             "created": self.created or datetime.now(UTC).isoformat(timespec="milliseconds"),
             "url": self.url,
-            "encoding": self.encoding,
-            "compress": self.compress,
+            "encoding": self.encoding.value,
+            "compress": self.compress.query_value,
             "shard": list(self.shard) if self.shard is not None else None,
         }
 
@@ -49,13 +51,7 @@ def parse_header(line: bytes) -> CaptureHeader:
         raise DecodeError(
             f"unsupported capture version {version!r} (this birbctl reads version {VERSION})"
         )
-    encoding, compress = obj.get("encoding"), obj.get("compress")
-    if encoding not in ENCODINGS:
-        raise DecodeError(f"bad capture header: encoding {encoding!r} is not json or etf")
-    if compress not in COMPRESSIONS:
-        raise DecodeError(
-            f"bad capture header: compress {compress!r} is not zlib-stream, zstd-stream or null"
-        )
+    encoding, compress = _encoding(obj.get("encoding")), _compression(obj.get("compress"))
     try:
         shard = parse_shard(obj.get("shard"))
     except DecodeError as exc:
@@ -68,6 +64,23 @@ def parse_header(line: bytes) -> CaptureHeader:
         shard=shard,
         created=created if isinstance(created, str) else None,
     )
+
+
+def _encoding(value: Any) -> Encoding:
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return Encoding(value)
+    choices = " or ".join(Encoding)
+    raise DecodeError(f"bad capture header: encoding {value!r} is not {choices}")
+
+
+def _compression(value: Any) -> Compression:
+    if value is None or isinstance(value, str):
+        found = _COMPRESSIONS.get(value)
+        if found is not None:
+            return found
+    words = ", ".join("null" if word is None else word for word in _COMPRESSIONS)
+    raise DecodeError(f"bad capture header: compress {value!r} is not one of {words}")
 
 
 def parse_shard(value: Any) -> tuple[int, int] | None:

@@ -29,7 +29,9 @@ class Message:
     size: int  # bytes once inflated
     ts: float | None = None  # unix seconds (captures) or the HAR's message time
     conn: int | None = None
-    direction: str | None = None  # "send" | "recv"
+    #: A wire.Direction's word, "send" or "recv" (str, not the member: the capture
+    #: reader's fast path stores the word it read; the two compare equal either way).
+    direction: str | None = None
     kind: str | None = None  # "text" | "binary"
     shard: tuple[int, int] | None = None  # the shard whose connection it was on, if known
 

@@ -14,6 +14,7 @@ from birbctl.codec.message import decode_message
 from birbctl.codec.packets import message_decoder
 from birbctl.errors import DecodeError, InflateError
 from birbctl.protocol.payloads import redact
+from birbctl.protocol.wire import Compression, Encoding
 from birbctl.transport.inflate import Inflater, make_inflater
 
 #: Ops whose `d.token` is a credential; decoded sends are redacted before anyone sees them.
@@ -34,13 +35,18 @@ class ConnectionReplay:
     )
 
     def __init__(
-        self, encoding: str, compress: str | None, shard: tuple[int, int] | None = None
+        self,
+        encoding: Encoding | str,
+        compress: Compression | str | None,
+        shard: tuple[int, int] | None = None,
     ) -> None:
-        self.inflater: Inflater = make_inflater(compress)
+        # Words are taken too: a HAR file names them in its URL (None: no compression).
+        compression = Compression.of(compress)
+        self.inflater: Inflater = make_inflater(compression)
         self.inflate = self.inflater.feed
         #: bytes -> payload; JSON errors come out as orjson.JSONDecodeError (see recv).
-        self.decode: Callable[[bytes], Any] = message_decoder(encoding)  # type: ignore[arg-type]
-        self.compressed = compress is not None
+        self.decode: Callable[[bytes], Any] = message_decoder(Encoding(encoding))
+        self.compressed = compression is not Compression.NONE
         self.broken = False  # the inflate context failed: nothing later on it can decode
         self.pending_wire = 0  # bytes of frames that started a message not yet complete
         self.shard = shard  # the shard the connection belonged to, if the capture says

@@ -14,9 +14,11 @@ from typing import Any, BinaryIO
 from birbctl.capture.message import ErrorHandler, Message, report
 from birbctl.capture.stream import iter_lines, open_source, read_whole
 from birbctl.codec.message import decode_message
-from birbctl.codec.sniff import FORMATS, sniff
+from birbctl.codec.sniff import sniff
 from birbctl.errors import ConfigError, DecodeError
+from birbctl.options import SourceFormat
 from birbctl.protocol.payloads import redact
+from birbctl.protocol.wire import Compression, Direction
 from birbctl.transport.inflate import DEFAULT_MAX_MESSAGE
 
 __all__ = ["MAX_WHOLE_FILE", "Message", "iter_messages"]
@@ -28,15 +30,15 @@ Reader = Callable[[BinaryIO, ErrorHandler], Iterator[Message]]
 
 
 def iter_messages(
-    name: str, fmt: str | None = None, *, on_error: ErrorHandler = None
+    name: str, fmt: SourceFormat | str | None = None, *, on_error: ErrorHandler = None
 ) -> Iterator[Message]:
     """Decode every message in file `name` ("-" for stdin); `fmt` forces the format.
 
     With `on_error`, a bad frame is handed to it and skipped instead of raised; a broken
     inflate context skips the rest of its connection (or raw stream) with one report.
     """
-    if fmt is not None and fmt not in FORMATS:
-        raise ConfigError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt is not None and fmt not in _READERS:
+        raise ConfigError(f"unknown format {fmt!r}; choose one of {', '.join(SourceFormat)}")
     head, fh = open_source(name)
     with fh:
         if fmt is None:
@@ -103,11 +105,12 @@ def _read_jsonl(fh: BinaryIO, on_error: ErrorHandler) -> Iterator[Message]:
         frame += 1
 
 
-def _read_raw_stream(compress: str) -> Reader:
+def _read_raw_stream(compress: Compression) -> Reader:
     def read(fh: BinaryIO, on_error: ErrorHandler) -> Iterator[Message]:
         from birbctl.transport.raw import raw_messages
 
         data = read_whole(fh, MAX_WHOLE_FILE)
+        recv = Direction.RECV
         frame = 1
         failure: DecodeError | None = None
         try:
@@ -121,7 +124,7 @@ def _read_raw_stream(compress: str) -> Reader:
                     break
                 size = found.end - found.start
                 payload = _hide_token(found.payload)
-                yield Message(payload, frame, found.start, size, len(found.data), direction="recv")
+                yield Message(payload, frame, found.start, size, len(found.data), direction=recv)
                 frame += 1
         except DecodeError as exc:  # InflateError too: the file's one inflate context broke
             failure = exc.located(frame=frame)
@@ -132,13 +135,13 @@ def _read_raw_stream(compress: str) -> Reader:
 
 
 _READERS: dict[str, Reader] = {
-    "etf": _read_single,
-    "json": _read_single,
-    "jsonl": _read_jsonl,
-    "zlib-stream": _read_raw_stream("zlib-stream"),
-    "zstd-stream": _read_raw_stream("zstd-stream"),
-    "capture": _read_capture,
-    "har": _read_har,
+    SourceFormat.ETF: _read_single,
+    SourceFormat.JSON: _read_single,
+    SourceFormat.JSONL: _read_jsonl,
+    SourceFormat.ZLIB_STREAM: _read_raw_stream(Compression.ZLIB_STREAM),
+    SourceFormat.ZSTD_STREAM: _read_raw_stream(Compression.ZSTD_STREAM),
+    SourceFormat.CAPTURE: _read_capture,
+    SourceFormat.HAR: _read_har,
 }
 
 

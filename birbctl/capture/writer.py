@@ -12,15 +12,14 @@ import os
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
-from birbctl.capture.header import ENCODINGS, CaptureHeader
+from birbctl.capture.header import CaptureHeader
 from birbctl.capture.redaction import redact_sent_frame, redact_url
 from birbctl.errors import BirbError, ConfigError
-
-Direction = Literal["send", "recv"]
+from birbctl.protocol.wire import Compression, Direction, Encoding
 
 _OPEN_FLAGS = (
     os.O_WRONLY
@@ -29,6 +28,15 @@ _OPEN_FLAGS = (
     | getattr(os, "O_CLOEXEC", 0)
     | getattr(os, "O_NOFOLLOW", 0)  # never write through a planted symlink
 )
+
+
+_DIRECTIONS = frozenset(Direction)
+#: Looked up once: reading a member off its enum class costs ~0.15 us, paid per frame here.
+_SEND, _RECV = Direction.SEND, Direction.RECV
+
+
+def _bad_direction(direction: object) -> str:
+    return f"direction must be {' or '.join(Direction)}, not {direction!r}"
 
 
 class CaptureWriteError(BirbError):
@@ -43,15 +51,18 @@ class CaptureWriter:
         path: str | os.PathLike[str],
         *,
         url: str | None,
-        encoding: str,
-        compress: str | None,
+        encoding: Encoding | str,
+        compress: Compression | str | None,
         shard: tuple[int, int] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if encoding not in ENCODINGS:
-            raise ConfigError(f"capture encoding must be json or etf, not {encoding!r}")
+        # Words (and None for no compression) are taken too, for callers outside the CLI.
+        try:
+            self.encoding = Encoding(encoding)
+            compression = Compression.of(compress)
+        except ValueError as exc:
+            raise ConfigError(f"capture: {exc}") from None
         self.path = os.fspath(path)
-        self.encoding = encoding
         self._clock = clock
         self._fd: int | None = None
         try:
@@ -69,7 +80,7 @@ class CaptureWriter:
                 f"cannot make capture {self.path} private: {exc.strerror or exc}"
             ) from None
         header = CaptureHeader(
-            url=redact_url(url), encoding=encoding, compress=compress, shard=shard
+            url=redact_url(url), encoding=self.encoding, compress=compression, shard=shard
         )
         self._write(header.to_json())
 
@@ -80,7 +91,7 @@ class CaptureWriter:
         several shards in one capture, `shard` says whose connection it is: each later
         line names its `conn`, so one mention per connection tells them all apart."""
         event: dict[str, Any] = {
-            "t": self._now(t), "conn": conn, "dir": "recv", "kind": "open", "data": ""
+            "t": self._now(t), "conn": conn, "dir": Direction.RECV, "kind": "open", "data": ""
         }  # fmt: skip
         if shard is not None:
             event["shard"] = list(shard)
@@ -91,7 +102,7 @@ class CaptureWriter:
     ) -> None:
         """A websocket message as it went over the wire (received ones still compressed)."""
         event: dict[str, Any] = {"t": self._now(t), "conn": conn, "dir": direction}
-        if direction == "send":
+        if direction == _SEND:
             redacted = redact_sent_frame(data)
             if redacted is None:
                 event["kind"] = "text" if isinstance(data, str) else "binary"
@@ -100,8 +111,8 @@ class CaptureWriter:
                 self._write(event)
                 return
             data = redacted
-        elif direction != "recv":
-            raise ValueError(f"direction must be 'send' or 'recv', not {direction!r}")
+        elif direction != _RECV:
+            raise ValueError(_bad_direction(direction))
         if isinstance(data, str):
             event["kind"], event["data"] = "text", data
         else:
@@ -115,13 +126,13 @@ class CaptureWriter:
         code: int | None,
         reason: str = "",
         *,
-        direction: Direction = "recv",
+        direction: Direction = Direction.RECV,
         t: float | None = None,
     ) -> None:
         """The connection ended: "recv" when the server closed it (or the network lost
         it), "send" when we did (`code` ours; None: we dropped it without a close frame)."""
-        if direction not in ("send", "recv"):
-            raise ValueError(f"direction must be 'send' or 'recv', not {direction!r}")
+        if direction not in _DIRECTIONS:
+            raise ValueError(_bad_direction(direction))
         self._write(
             {
                 "t": self._now(t),

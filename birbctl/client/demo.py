@@ -12,6 +12,7 @@ from birbctl.client.runner import ConnectOptions, View, run_connect
 from birbctl.emulator.config import EmulatorConfig
 from birbctl.emulator.faults import Fault, FaultStep
 from birbctl.emulator.server import EmulatorServer
+from birbctl.protocol.wire import Compression, Encoding
 
 #: Seconds after READY; a RESUME keeps the timeline, a fresh IDENTIFY restarts it.
 DEMO_STEPS = (
@@ -39,8 +40,8 @@ async def run_demo(
     duration: float | None = None,
     record: str | None = None,
     shards: int = 1,
-    encoding: str = "json",
-    compress: str | None = "zlib-stream",
+    encoding: Encoding = Encoding.JSON,
+    compress: Compression = Compression.ZLIB_STREAM,
 ) -> int:
     config = replace(
         EmulatorConfig(),
@@ -55,8 +56,8 @@ async def run_demo(
             gateway_url=server.gateway_url,
             intents=(1 << 0) | (1 << 9) | (1 << 10) | (1 << 11),  # guilds, messages, ...
             shards=str(shards),
-            encoding=encoding,  # type: ignore[arg-type]
-            compress=compress,  # type: ignore[arg-type]
+            encoding=encoding,
+            compress=compress,
             record=record,
             duration=duration,
             command="demo",

@@ -14,7 +14,6 @@ from typing import Any
 from birbctl import __version__
 from birbctl.errors import BirbError
 
-DEFAULT_API_URL = "https://discord.com/api/v10"
 USER_AGENT = f"DiscordBot (https://github.com/birbctl/birbctl, {__version__})"
 
 

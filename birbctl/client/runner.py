@@ -9,13 +9,15 @@ import contextlib
 import signal
 import time
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from birbctl.client.control import ControlServer, manager_handler
-from birbctl.client.rest import DEFAULT_API_URL, get_gateway_bot
+from birbctl.client.rest import get_gateway_bot
 from birbctl.client.shards import ShardManager
 from birbctl.client.token import load_token
 from birbctl.errors import EXIT_OK, BirbError, ConfigError
+from birbctl.options import DEFAULT_API_URL
+from birbctl.protocol.wire import Compression, Encoding
 
 #: Seconds the shards get to close cleanly after Ctrl-C or --duration.
 SHUTDOWN_GRACE = 5.0
@@ -43,8 +45,8 @@ class ConnectOptions:
     token_file: str | None = None
     api_url: str = DEFAULT_API_URL
     gateway_url: str | None = None
-    encoding: Literal["json", "etf"] = "json"
-    compress: Literal["zlib-stream", "zstd-stream"] | None = "zlib-stream"
+    encoding: Encoding = Encoding.JSON
+    compress: Compression = Compression.ZLIB_STREAM
     intents: int = 0
     shard: tuple[int, int] | None = None
     shards: str | None = None  # "N" or "auto"

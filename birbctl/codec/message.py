@@ -3,14 +3,11 @@ that start with the version byte 131, JSON as text."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from birbctl.codec.json import decode_json, encode_json
 from birbctl.errors import DecodeError
-
-Encoding = Literal["json", "etf"]
-
-ETF_VERSION = 131
+from birbctl.protocol.wire import ETF_VERSION, Encoding
 
 
 def decode_message(
@@ -38,7 +35,7 @@ def decode_message(
 
 def encode_message(obj: Any, encoding: Encoding) -> bytes:
     """Encode a payload the way a client sends it (ETF: string keys, as Discord requires)."""
-    if encoding == "etf":
+    if encoding == Encoding.ETF:
         from birbctl.codec.etf import encode_etf
 
         etf: bytes = encode_etf(obj, style="client")

@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 
 from birbctl.codec.json import decode_json, json_error
-from birbctl.codec.message import Encoding
 from birbctl.errors import DecodeError
+from birbctl.protocol.wire import Compression, Encoding
 from birbctl.transport.inflate import DEFAULT_MAX_MESSAGE, Inflater, make_inflater
 
 
@@ -24,7 +24,7 @@ def message_decoder(encoding: Encoding) -> Callable[[bytes], Any]:
     Raises DecodeError, or orjson.JSONDecodeError for JSON (converted by the caller:
     a wrapper would cost a call per message).
     """
-    if encoding == "json":
+    if encoding == Encoding.JSON:
         return orjson.loads
     from birbctl.codec.etf import decode_gateway_etf
 
@@ -44,7 +44,7 @@ class PacketReader:
     )
 
     def __init__(
-        self, encoding: Encoding, compress: str | None, *, max_size: int = DEFAULT_MAX_MESSAGE
+        self, encoding: Encoding, compress: Compression, *, max_size: int = DEFAULT_MAX_MESSAGE
     ) -> None:
         self.encoding = encoding
         self.inflater: Inflater = make_inflater(compress, max_size=max_size)

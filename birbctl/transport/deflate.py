@@ -6,11 +6,12 @@ from __future__ import annotations
 import zlib
 from typing import Protocol
 
-from birbctl.transport.inflate import Compress, _zstd_module
+from birbctl.protocol.wire import Compression
+from birbctl.transport.inflate import _zstd_module
 
 
 class Deflater(Protocol):
-    compress: Compress
+    compress: Compression
 
     def frame(self, message: bytes) -> bytes:
         """The frame that carries `message`, continuing the connection's stream."""
@@ -18,7 +19,7 @@ class Deflater(Protocol):
 
 
 class IdentityDeflater:
-    compress: Compress = None
+    compress = Compression.NONE
 
     def frame(self, message: bytes) -> bytes:
         return message
@@ -27,7 +28,7 @@ class IdentityDeflater:
 class ZlibStreamDeflater:
     """Each frame ends with a sync flush (00 00 ff ff), as Discord's do."""
 
-    compress: Compress = "zlib-stream"
+    compress = Compression.ZLIB_STREAM
 
     def __init__(self, level: int = 6) -> None:
         self._deflate = zlib.compressobj(level)
@@ -40,7 +41,7 @@ class ZstdStreamDeflater:
     """One zstd frame for the whole connection, never ended; each message flushed.
     With `frame_per_message`, ends a zstd frame per message instead (some servers do)."""
 
-    compress: Compress = "zstd-stream"
+    compress = Compression.ZSTD_STREAM
 
     def __init__(self, *, frame_per_message: bool = False) -> None:
         self._zstd = _zstd_module()
@@ -56,11 +57,12 @@ class ZstdStreamDeflater:
         return out
 
 
-def make_deflater(compress: str | None) -> Deflater:
-    if compress in (None, "", "none"):
+def make_deflater(compress: Compression) -> Deflater:
+    """The deflater for a connection's transport compression."""
+    if compress == Compression.NONE:
         return IdentityDeflater()
-    if compress == "zlib-stream":
+    if compress == Compression.ZLIB_STREAM:
         return ZlibStreamDeflater()
-    if compress == "zstd-stream":
+    if compress == Compression.ZSTD_STREAM:
         return ZstdStreamDeflater()
     raise ValueError(f"unknown transport compression {compress!r}")

@@ -10,11 +10,10 @@ span frames, and a frame completes at most one message (it ends where the frame 
 from __future__ import annotations
 
 import zlib
-from typing import Any, Literal, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol
 
 from birbctl.errors import InflateError
-
-Compress = Literal["zlib-stream", "zstd-stream"] | None
+from birbctl.protocol.wire import Compression
 
 #: Largest inflated message accepted by default. Discord's biggest payloads (GUILD_CREATE
 #: of huge guilds) are tens of MiB; anything past this is a bomb or a broken stream.
@@ -24,7 +23,7 @@ ZLIB_SUFFIX = b"\x00\x00\xff\xff"
 
 
 class Inflater(Protocol):
-    compress: Compress
+    compress: Compression
 
     def feed(self, data: bytes) -> bytes | None:
         """Take one frame's bytes; return the message it completes, if any."""
@@ -38,7 +37,7 @@ class Inflater(Protocol):
 class IdentityInflater:
     """No transport compression: every frame is one message."""
 
-    compress: Compress = None
+    compress = Compression.NONE
 
     def __init__(self, max_size: int = DEFAULT_MAX_MESSAGE) -> None:
         self._max = max_size
@@ -59,7 +58,7 @@ class ZlibStreamInflater:
     message over it, whatever zlib still holds back.
     """
 
-    compress: Compress = "zlib-stream"
+    compress = Compression.ZLIB_STREAM
     __slots__ = ("_buffer", "_consumed", "_decompress", "_inflate", "_max")
 
     def __init__(self, max_size: int = DEFAULT_MAX_MESSAGE) -> None:
@@ -207,7 +206,7 @@ class ZstdStreamInflater:
     decodes the same way.
     """
 
-    compress: Compress = "zstd-stream"
+    compress = Compression.ZSTD_STREAM
 
     def __init__(self, max_size: int = DEFAULT_MAX_MESSAGE) -> None:
         self._zstd = _zstd_module()
@@ -270,12 +269,12 @@ def _zstd_module() -> Any:
     return zstd
 
 
-def make_inflater(compress: str | None, *, max_size: int = DEFAULT_MAX_MESSAGE) -> Inflater:
-    """The inflater for a connection's `compress` query value."""
-    if compress in (None, "", "none"):
+def make_inflater(compress: Compression, *, max_size: int = DEFAULT_MAX_MESSAGE) -> Inflater:
+    """The inflater for a connection's transport compression."""
+    if compress == Compression.NONE:
         return IdentityInflater(max_size)
-    if compress == "zlib-stream":
+    if compress == Compression.ZLIB_STREAM:
         return ZlibStreamInflater(max_size)
-    if compress == "zstd-stream":
+    if compress == Compression.ZSTD_STREAM:
         return ZstdStreamInflater(max_size)
     raise ValueError(f"unknown transport compression {compress!r}")

@@ -15,6 +15,8 @@ import pytest
 from conftest import birbctl_async
 from test_client_lifecycle import TOKEN, emulator
 
+from birbctl.options import TailFormat
+
 
 def dispatches(lines: list[dict[str, Any]], t: str) -> dict[str, Any]:
     return {r["d"]["id"]: r["d"] for r in lines if r["t"] == t}
@@ -111,8 +113,8 @@ async def test_tail_jsonl_and_lines_name_the_shard(capsys: Any) -> None:
         )  # fmt: skip
         out = io.BytesIO()
         views = [
-            TailView("jsonl", PacketFilter(), out=out, err=io.StringIO()),
-            TailView("line", PacketFilter(), err=io.StringIO()),
+            TailView(TailFormat.JSONL, PacketFilter(), out=out, err=io.StringIO()),
+            TailView(TailFormat.LINE, PacketFilter(), err=io.StringIO()),
         ]
         for view in views:
             view.attach(manager)
@@ -137,9 +139,9 @@ def _deep(depth: int) -> bytes:
     return b'{"op":0,"t":"DEEP","s":999,"d":' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
 
 
-@pytest.mark.parametrize("fmt", ["jsonl", "line"])
+@pytest.mark.parametrize("fmt", [TailFormat.JSONL, TailFormat.LINE])
 @pytest.mark.parametrize("depth", [254, 255, 1025, 100_000])
-async def test_tail_nested_too_deep_ends_with_one_error(fmt: str, depth: int) -> None:
+async def test_tail_nested_too_deep_ends_with_one_error(fmt: TailFormat, depth: int) -> None:
     """A live packet past the nesting limit stops tail with the same error decode gives
     (exit 3 from the CLI), whether orjson refused to read it or to write it."""
     import asyncio as aio
@@ -157,7 +159,7 @@ async def test_tail_nested_too_deep_ends_with_one_error(fmt: str, depth: int) ->
         out = io.BytesIO()
         view = TailView(fmt, PacketFilter.build(["DEEP"]), out=out, err=io.StringIO())
         view.attach(manager)
-        if fmt == "line":
+        if fmt is TailFormat.LINE:
             from rich.console import Console
 
             view._console = Console(file=io.StringIO(), width=200)

@@ -14,6 +14,7 @@ import pytest
 from conftest import zlib_stream, zstd_stream
 
 from birbctl.errors import DecodeError, InflateError
+from birbctl.protocol.wire import Compression
 from birbctl.transport.inflate import DEFAULT_MAX_MESSAGE, make_inflater
 from birbctl.transport.raw import raw_messages
 
@@ -45,10 +46,10 @@ def frames_for(mode: str, messages: list[bytes]) -> list[bytes]:
     return zstd_stream(messages, frame_per_message=mode == "zstd-frame-per-message")
 
 
-def compress_of(mode: str) -> str | None:
+def compress_of(mode: str) -> Compression:
     if mode == "identity":
-        return None
-    return "zlib-stream" if mode == "zlib-stream" else "zstd-stream"
+        return Compression.NONE
+    return Compression.ZLIB_STREAM if mode == "zlib-stream" else Compression.ZSTD_STREAM
 
 
 def live(mode: str, frames: list[bytes], cap: int, *, split: int | None) -> list[bytes]:
@@ -71,7 +72,7 @@ def _cut(frame: bytes, size: int) -> list[bytes]:
 
 def raw(mode: str, frames: list[bytes], cap: int) -> list[bytes]:
     out = []
-    for found in raw_messages(b"".join(frames), compress_of(mode) or "", max_size=cap):
+    for found in raw_messages(b"".join(frames), compress_of(mode), max_size=cap):
         assert found.error is None, found.error
         out.append(found.data)
     return out

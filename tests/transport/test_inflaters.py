@@ -9,6 +9,8 @@ import pytest
 from conftest import zlib_stream, zstd_stream
 
 from birbctl.errors import InflateError
+from birbctl.protocol.wire import Compression
+from birbctl.transport.deflate import make_deflater
 from birbctl.transport.inflate import (
     IdentityInflater,
     ZlibStreamInflater,
@@ -146,8 +148,10 @@ def test_identity_and_factory() -> None:
     assert IdentityInflater().feed(b"abc") == b"abc"
     with pytest.raises(InflateError):
         IdentityInflater(max_size=2).feed(b"abc")
-    assert isinstance(make_inflater(None), IdentityInflater)
-    assert isinstance(make_inflater("zlib-stream"), ZlibStreamInflater)
-    assert isinstance(make_inflater("zstd-stream"), ZstdStreamInflater)
+    assert isinstance(make_inflater(Compression.NONE), IdentityInflater)
+    assert isinstance(make_inflater(Compression.ZLIB_STREAM), ZlibStreamInflater)
+    assert isinstance(make_inflater(Compression.ZSTD_STREAM), ZstdStreamInflater)
+    assert [make_inflater(c).compress for c in Compression] == list(Compression)
+    assert [make_deflater(c).compress for c in Compression] == list(Compression)
     with pytest.raises(ValueError):
-        make_inflater("gzip")
+        make_inflater("gzip")  # type: ignore[arg-type]
