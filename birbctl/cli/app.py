@@ -6,12 +6,13 @@ Command modules import their heavy dependencies inside the command function, so
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import os
 import sys
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import typer
@@ -49,25 +50,72 @@ def _root(
     _debug = debug or bool(os.environ.get("BIRBCTL_DEBUG"))
 
 
-def _with_debug(command: Callable[..., Any]) -> Callable[..., Any]:
-    """`command` plus a --debug/-v option of its own, so the flag also works after the
-    command name (`birbctl decode x --debug`), where users put it."""
+def _with_shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`command` as typer should see it: each parameter typed as an option group (a
+    dataclass of options, such as cli/connection.py's ConnectionOptions) spread into
+    that group's fields, and a --debug/-v option of its own, so the flag also works after
+    the command name (`birbctl decode x --debug`), where users put it."""
+    hints = typing.get_type_hints(command, include_extras=True)
+    parameters: list[inspect.Parameter] = []
+    groups: dict[str, type] = {}
+    for param in inspect.signature(command).parameters.values():
+        hint = hints[param.name]
+        if _is_group(hint):
+            groups[param.name] = hint
+            parameters.extend(_group_parameters(hint))
+        else:
+            parameters.append(_keyword(param.name, hint, param.default))
+    parameters.append(_keyword("debug", DebugOpt, False))
+    names = [param.name for param in parameters]
+    if len(set(names)) != len(names):
+        raise TypeError(f"{command.__name__}: two options share a name in {names}")
 
     @functools.wraps(command)
-    def run(*args: Any, debug: bool = False, **kwargs: Any) -> Any:
+    def run(**kwargs: Any) -> Any:
         global _debug
-        _debug = _debug or debug
-        return command(*args, **kwargs)
+        _debug = _debug or kwargs.pop("debug", False)
+        for name, group in groups.items():
+            kwargs[name] = _gather(group, kwargs)
+        return command(**kwargs)
 
-    signature = inspect.signature(command, eval_str=True)
-    extra = inspect.Parameter(
-        "debug", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=DebugOpt
-    )
-    run.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[*signature.parameters.values(), extra]
-    )
-    run.__annotations__ = {**typing.get_type_hints(command, include_extras=True), "debug": DebugOpt}
+    # Typer reads the signature and the annotations; both describe the spread options.
+    run.__dict__["__signature__"] = inspect.Signature(parameters)
+    run.__annotations__ = {param.name: param.annotation for param in parameters}
     return run
+
+
+def _is_group(hint: Any) -> bool:
+    return isinstance(hint, type) and dataclasses.is_dataclass(hint)
+
+
+def _keyword(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    # Keyword-only: typer calls with keywords, and options may then come in any order.
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+    )
+
+
+def _group_parameters(group: type) -> Iterator[inspect.Parameter]:
+    """A group's fields as options, in order; a field that is itself a group, spread."""
+    hints = typing.get_type_hints(group, include_extras=True)
+    for field in dataclasses.fields(group):
+        hint = hints[field.name]
+        if _is_group(hint):
+            yield from _group_parameters(hint)
+        else:
+            yield _keyword(field.name, hint, field.default)
+
+
+def _gather(group: type, kwargs: dict[str, Any]) -> Any:
+    """The group built back from the spread options typer parsed (taken out of kwargs)."""
+    hints = typing.get_type_hints(group, include_extras=True)
+    values = {
+        field.name: _gather(hints[field.name], kwargs)
+        if _is_group(hints[field.name])
+        else kwargs.pop(field.name)
+        for field in dataclasses.fields(group)
+    }
+    return group(**values)
 
 
 def _register() -> None:
@@ -84,7 +132,7 @@ def _register() -> None:
     # One place for the options every command takes, after or before its name.
     for info in app.registered_commands:
         if info.callback is not None:
-            info.callback = _with_debug(info.callback)
+            info.callback = _with_shared_options(info.callback)
 
 
 _register()

@@ -6,36 +6,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from birbctl.cli.connection import (
-    ApiUrl,
-    CompressOpt,
-    DurationOpt,
-    EncodingOpt,
-    GatewayUrl,
-    IntentsOpt,
-    RecordOpt,
-    ShardOpt,
-    ShardsOpt,
-    TokenFile,
-)
+from birbctl.cli.connection import ConnectionOptions
 
 if TYPE_CHECKING:
     from birbctl.client.runner import View
 
-DEFAULT_API = "https://discord.com/api/v10"
-
 
 def connect(
-    token_file: TokenFile = None,
-    api_url: ApiUrl = DEFAULT_API,
-    gateway_url: GatewayUrl = None,
-    encoding: EncodingOpt = "json",
-    compress: CompressOpt = "zlib-stream",
-    intents: IntentsOpt = "default",
-    shard: ShardOpt = None,
-    shards: ShardsOpt = None,
-    record: RecordOpt = None,
-    duration: DurationOpt = None,
+    options: ConnectionOptions,
     json_lines: Annotated[
         bool, typer.Option("--json", help="JSON Lines of state changes, for scripts.")
     ] = False,
@@ -48,15 +26,9 @@ def connect(
     import asyncio
     import sys
 
-    from birbctl.cli.connection import connect_options
     from birbctl.client.runner import run_connect
 
-    options = connect_options(
-        token_file=token_file, api_url=api_url, gateway_url=gateway_url, encoding=encoding,
-        compress=compress, intents=intents, shard=shard, shards=shards, record=record,
-        duration=duration, command="connect",
-    )  # fmt: skip
-    code = asyncio.run(run_connect(options, make_view(json_lines)))
+    code = asyncio.run(run_connect(options.connect_options("connect"), make_view(json_lines)))
     sys.stdout.flush()
     raise typer.Exit(code)
 

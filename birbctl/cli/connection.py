@@ -1,10 +1,24 @@
-"""Options shared by the commands that open a gateway connection (connect, tail)."""
+"""Options shared by the commands that open a gateway connection (connect, tail, demo).
+
+Each option is declared once, on a field of an option group: a frozen dataclass whose
+fields are typer options. A command takes the group as one parameter
+(`options: ConnectionOptions`); cli/app.py spreads the group's fields into the
+command's signature for typer and builds the group back from what typer parsed. So
+the declarations, the defaults and the checks of these options exist only here.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from birbctl.options import DEFAULT_API_URL
+from birbctl.protocol.wire import Compression, Encoding
+
+if TYPE_CHECKING:
+    from birbctl.client.runner import ConnectOptions
 
 TokenFile = Annotated[
     str | None,
@@ -24,8 +38,8 @@ GatewayUrl = Annotated[
         help="Connect here instead of asking GET /gateway/bot (e.g. ws://127.0.0.1:8080)."
     ),
 ]
-EncodingOpt = Annotated[str, typer.Option("--encoding", help="json or etf.")]
-CompressOpt = Annotated[str, typer.Option("--compress", help="zlib-stream, zstd-stream or none.")]
+EncodingOpt = Annotated[Encoding, typer.Option("--encoding", help="Payload encoding.")]
+CompressOpt = Annotated[Compression, typer.Option("--compress", help="Transport compression.")]
 IntentsOpt = Annotated[
     str,
     typer.Option(help="Intent names (GUILDS,GUILD_MESSAGES), a number, 'default' or 'all'."),
@@ -42,42 +56,54 @@ DurationOpt = Annotated[
 ]
 
 
-def connect_options(
-    *,
-    token_file: str | None,
-    api_url: str,
-    gateway_url: str | None,
-    encoding: str,
-    compress: str,
-    intents: str,
-    shard: str | None,
-    shards: str | None,
-    record: str | None,
-    duration: float | None,
-    command: str,
-) -> Any:
-    """Validate the shared options into a ConnectOptions (usage errors exit 2)."""
-    from birbctl.client.runner import ConnectOptions
-    from birbctl.client.shards import parse_shard
-    from birbctl.errors import ConfigError
-    from birbctl.protocol.intents import parse_intents
+@dataclass(frozen=True, slots=True)
+class WireOptions:
+    """--encoding and --compress: what a connection asks the gateway for."""
 
-    if encoding not in ("json", "etf"):
-        raise ConfigError(f"--encoding {encoding!r}: json or etf")
-    if compress not in ("zlib-stream", "zstd-stream", "none"):
-        raise ConfigError(f"--compress {compress!r}: zlib-stream, zstd-stream or none")
-    if shard is not None and shards is not None:
-        raise ConfigError("--shard and --shards do not go together")
-    return ConnectOptions(
-        token_file=token_file,
-        api_url=api_url,
-        gateway_url=gateway_url,
-        encoding=encoding,  # type: ignore[arg-type]
-        compress=None if compress == "none" else compress,  # type: ignore[arg-type]
-        intents=parse_intents(intents),
-        shard=parse_shard(shard) if shard is not None else None,
-        shards=shards,
-        record=record,
-        duration=duration,
-        command=command,
-    )
+    encoding: EncodingOpt = Encoding.JSON
+    compress: CompressOpt = Compression.ZLIB_STREAM
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """--record and --duration: what any live run can be told to do."""
+
+    record: RecordOpt = None
+    duration: DurationOpt = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionOptions:
+    """Every option of a command that connects to a real gateway (connect, tail)."""
+
+    token_file: TokenFile = None
+    api_url: ApiUrl = DEFAULT_API_URL
+    gateway_url: GatewayUrl = None
+    wire: WireOptions = WireOptions()
+    intents: IntentsOpt = "default"
+    shard: ShardOpt = None
+    shards: ShardsOpt = None
+    run: RunOptions = RunOptions()
+
+    def connect_options(self, command: str) -> ConnectOptions:
+        """The checked options the runner takes (usage errors exit 2)."""
+        from birbctl.client.runner import ConnectOptions
+        from birbctl.client.shards import parse_shard
+        from birbctl.errors import ConfigError
+        from birbctl.protocol.intents import parse_intents
+
+        if self.shard is not None and self.shards is not None:
+            raise ConfigError("--shard and --shards do not go together")
+        return ConnectOptions(
+            token_file=self.token_file,
+            api_url=self.api_url,
+            gateway_url=self.gateway_url,
+            encoding=self.wire.encoding,
+            compress=self.wire.compress,
+            intents=parse_intents(self.intents),
+            shard=parse_shard(self.shard) if self.shard is not None else None,
+            shards=self.shards,
+            record=self.run.record,
+            duration=self.run.duration,
+            command=command,
+        )

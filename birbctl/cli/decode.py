@@ -7,26 +7,25 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from birbctl.options import DecodeOutput, SourceFormat
+from birbctl.protocol.wire import Direction
+
 if TYPE_CHECKING:
     from birbctl.capture.message import Message
     from birbctl.capture.skips import SkipCounter
 
-FROM_HELP = (
-    "Force the input format: capture, har, etf, json, jsonl, zlib-stream, zstd-stream "
-    "(default: detected from the first bytes)."
-)
+FROM_HELP = "Force the input format (default: detected from the first bytes)."
 TO_HELP = (
     "Output: jsonl (one JSON object a line: {ts, dir, op, t, s, d} for captures and HAR, "
     "the payload itself for raw files), json (one JSON array of the same objects), "
     "pretty (one readable line per packet), etf (client-style ETF bytes of each payload)."
 )
-OUTPUTS = ("jsonl", "json", "pretty", "etf")
 
 
 def decode(
     files: Annotated[list[str], typer.Argument(help="Files to decode; - reads stdin.")],
-    from_: Annotated[str | None, typer.Option("--from", help=FROM_HELP)] = None,
-    to: Annotated[str, typer.Option("--to", help=TO_HELP)] = "jsonl",
+    from_: Annotated[SourceFormat | None, typer.Option("--from", help=FROM_HELP)] = None,
+    to: Annotated[DecodeOutput, typer.Option("--to", help=TO_HELP)] = DecodeOutput.JSONL,
     event: Annotated[
         list[str] | None,
         typer.Option("--event", "-e", help="Keep dispatches of this type (glob, repeatable)."),
@@ -36,7 +35,7 @@ def decode(
         typer.Option("--op", help="Keep this opcode, a number or a name (repeatable)."),
     ] = None,
     direction: Annotated[
-        str | None, typer.Option("--dir", help="Keep one direction: send or recv.")
+        Direction | None, typer.Option("--dir", help="Keep one direction.")
     ] = None,
     no_heartbeats: Annotated[
         bool, typer.Option("--no-heartbeats", help="Drop HEARTBEAT and HEARTBEAT_ACK.")
@@ -69,9 +68,7 @@ def decode(
     from birbctl.cli.output import stdout_pipe
     from birbctl.errors import ConfigError, DecodeError
 
-    if to not in OUTPUTS:
-        raise ConfigError(f"--to {to!r}: choose one of {', '.join(OUTPUTS)}")
-    if to == "etf" and not stats and not force and sys.stdout.isatty():
+    if to is DecodeOutput.ETF and not stats and not force and sys.stdout.isatty():
         raise ConfigError("refusing to write ETF bytes to a terminal; redirect it, or --force")
     keep = PacketFilter.build(event or (), op or (), direction, not no_heartbeats)
     skips = SkipCounter() if keep_going else None
@@ -90,7 +87,7 @@ def decode(
         try:
             if stats:
                 _print_stats(messages(), skips)
-            elif to == "pretty":
+            elif to is DecodeOutput.PRETTY:
                 from birbctl.render.console import make_console
                 from birbctl.render.packets import print_packets
 
@@ -99,9 +96,9 @@ def decode(
                 from birbctl.capture import emit
 
                 write = {
-                    "jsonl": emit.write_jsonl,
-                    "json": emit.write_json,
-                    "etf": emit.write_etf,
+                    DecodeOutput.JSONL: emit.write_jsonl,
+                    DecodeOutput.JSON: emit.write_json,
+                    DecodeOutput.ETF: emit.write_etf,
                 }[to]
                 # Reading a pipe, the input may be live: show each message as it comes.
                 write(messages(), sys.stdout.buffer, flush="-" in files, on_error=skips)

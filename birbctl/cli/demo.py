@@ -6,17 +6,13 @@ from typing import Annotated
 
 import typer
 
-from birbctl.cli.connection import DurationOpt, RecordOpt
+from birbctl.cli.connection import RunOptions, WireOptions
 
 
 def demo(
-    duration: DurationOpt = None,
-    record: RecordOpt = None,
+    run: RunOptions,
+    wire: WireOptions,
     shards: Annotated[int, typer.Option(help="Shards to run.", min=1, max=16)] = 1,
-    encoding: Annotated[str, typer.Option(help="json or etf.")] = "json",
-    compress: Annotated[str, typer.Option(help="zlib-stream, zstd-stream or none.")] = (
-        "zlib-stream"
-    ),
     json_lines: Annotated[bool, typer.Option("--json", help="JSON Lines of state changes.")] = (
         False
     ),
@@ -30,20 +26,15 @@ def demo(
 
     from birbctl.cli.connect import make_view
     from birbctl.client.demo import run_demo
-    from birbctl.errors import ConfigError
 
-    if encoding not in ("json", "etf"):
-        raise ConfigError(f"--encoding {encoding!r}: json or etf")
-    if compress not in ("zlib-stream", "zstd-stream", "none"):
-        raise ConfigError(f"--compress {compress!r}: zlib-stream, zstd-stream or none")
     code = asyncio.run(
         run_demo(
             make_view(json_lines),
-            duration=duration,
-            record=record,
+            duration=run.duration,
+            record=run.record,
             shards=shards,
-            encoding=encoding,
-            compress=None if compress == "none" else compress,
+            encoding=wire.encoding,
+            compress=wire.compress,
         )
     )
     raise typer.Exit(code)

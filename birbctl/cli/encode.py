@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from birbctl.options import EncodeOutput, EtfStyle
+
 TO_HELP = "Output: etf (binary terms) or json (one compact JSON document a line)."
 STYLE_HELP = (
     "ETF style: client (string keys, as a client must send) or server (atom keys, "
@@ -16,8 +18,8 @@ STYLE_HELP = (
 
 def encode(
     file: Annotated[str, typer.Argument(help="JSON or JSON Lines input; - reads stdin.")],
-    to: Annotated[str, typer.Option("--to", help=TO_HELP)] = "etf",
-    style: Annotated[str, typer.Option("--style", help=STYLE_HELP)] = "client",
+    to: Annotated[EncodeOutput, typer.Option("--to", help=TO_HELP)] = EncodeOutput.ETF,
+    style: Annotated[EtfStyle, typer.Option("--style", help=STYLE_HELP)] = EtfStyle.CLIENT,
     output: Annotated[
         str | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
     ] = None,
@@ -37,15 +39,11 @@ def encode(
     from birbctl.cli.output import stdout_pipe
     from birbctl.errors import ConfigError
 
-    if to not in ("etf", "json"):
-        raise ConfigError(f"--to {to!r}: choose etf or json")
-    if style not in ("client", "server"):
-        raise ConfigError(f"--style {style!r}: choose client or server")
-    if output is None and to == "etf" and not force and sys.stdout.isatty():
+    if output is None and to is EncodeOutput.ETF and not force and sys.stdout.isatty():
         raise ConfigError(
             "refusing to write ETF bytes to a terminal; use -o FILE, redirect it, or --force"
         )
-    chunks = encode_documents(file, to=to, style=style)  # type: ignore[arg-type]
+    chunks = encode_documents(file, to=to, style=style)
     if output is not None:
         _write_file(output, chunks)
         return

@@ -7,11 +7,12 @@ from typing import Annotated
 import typer
 
 from birbctl.cli.connection import ApiUrl, TokenFile
+from birbctl.options import DEFAULT_API_URL
 
 
 def gateway(
     token_file: TokenFile = None,
-    api_url: ApiUrl = "https://discord.com/api/v10",
+    api_url: ApiUrl = DEFAULT_API_URL,
     json_out: Annotated[bool, typer.Option("--json", help="The raw JSON answer.")] = False,
 ) -> None:
     """Where to connect, how many shards, and how many identifies are left."""
