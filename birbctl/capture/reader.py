@@ -126,7 +126,10 @@ def _events(
             except (KeyError, TypeError) as exc:
                 report(on_error, _bad_event(exc, line, number, start))
                 continue
-            # The fast path, inlined: another received binary frame on the same connection.
+            # The fast path again, after a JSON parse: another received binary frame on the
+            # same connection. Deliberately the same lines as the fastest path above (and
+            # `_other`'s recv branch): a function call per frame costs more than the decode
+            # of a small one, and this loop is `decode`'s throughput. Change them together.
             if conn == last_conn and kind == "binary" and direction == "recv" and type(ts) is float:
                 try:
                     frame = a2b(data, strict_mode=True)

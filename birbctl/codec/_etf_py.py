@@ -138,7 +138,7 @@ def _bad_utf8(tag: int, offset: int) -> DecodeError:
     return DecodeError(f"invalid UTF-8 in {TAG_NAMES[tag]}", offset=offset)
 
 
-# --- scalars shared by the key and value paths -------------------------------------------
+# --- scalars shared by the key and value paths (the common ones are inlined in decode_term)
 
 
 def _atom_key(raw: bytes) -> str:
@@ -270,6 +270,11 @@ def _read_big(buf: bytes, pos: int, tag: int, bigint_as_str: bool) -> tuple[Any,
 
 def decode_term(buf: bytes, pos: int, bigint_as_str: bool, max_depth: int, max_items: int) -> Any:
     """Decode the one term that fills `buf[pos:]` exactly (no version byte)."""
+    # Deliberately repeated: this loop reads the common tags itself (atoms and binaries in
+    # the map-key path and again in the value path, ints, container headers) though
+    # `_read_scalar` and `_read_big` read the same layouts, because it runs once per term
+    # and a call per term is the cost that matters here; rarer tags go through the helpers.
+    # A fix to one copy belongs in the others (the hostile-input tests check all paths).
     end = len(buf)
     stack: list[tuple[int, Any, int, Any]] = []
     push = stack.append

@@ -67,14 +67,27 @@ _raw: _RawDecoder = (
 )
 
 
-def decode_etf(
-    data: bytes | bytearray | memoryview,
-    *,
-    bigint_as_str: bool = False,
-    max_depth: int = DEFAULT_MAX_DEPTH,
-    max_items: int = DEFAULT_MAX_ITEMS,
-    max_size: int = DEFAULT_MAX_SIZE,
-) -> Any:
+def _keywords(raw: _RawDecoder, name: str, doc: str) -> DecodeFunction:
+    """`raw` (which takes every limit positionally) with the codec's keywords and defaults."""
+
+    def decode(
+        data: bytes | bytearray | memoryview,
+        *,
+        bigint_as_str: bool = False,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+        max_items: int = DEFAULT_MAX_ITEMS,
+        max_size: int = DEFAULT_MAX_SIZE,
+    ) -> Any:
+        return raw(data, bigint_as_str, max_depth, max_items, max_size)
+
+    decode.__name__ = decode.__qualname__ = name
+    decode.__doc__ = doc
+    return decode
+
+
+decode_etf: DecodeFunction = _keywords(
+    _raw,
+    "decode_etf",
     """Decode one ETF message (version byte 131 first) into JSON-like Python values.
 
     Atoms and binaries become str (atoms true/false/nil become True/False/None), tuples
@@ -83,8 +96,19 @@ def decode_etf(
     and JSON captures of the same event decode to equal values. `max_depth` caps container
     nesting, `max_items` the list elements plus map entries of the whole term, `max_size`
     the inflated size of a COMPRESSED term.
-    """
-    return _raw(data, bigint_as_str, max_depth, max_items, max_size)
+    """,
+)
+decode_etf_py: DecodeFunction = _keywords(
+    _py_raw,
+    "decode_etf_py",
+    "`decode_etf` forced onto the pure-Python decoder (tests compare the two).",
+)
+#: None when the C extension did not build.
+decode_etf_c: DecodeFunction | None = (
+    None
+    if _c_raw is None
+    else _keywords(_c_raw, "decode_etf_c", "`decode_etf` forced onto the C decoder.")
+)
 
 
 def decode_gateway_etf(data: bytes | bytearray | memoryview) -> Any:
@@ -97,36 +121,6 @@ def decode_gateway_etf(data: bytes | bytearray | memoryview) -> Any:
         if exc.message.startswith("nesting deeper than"):
             raise NestingError() from None
         raise
-
-
-def decode_etf_py(
-    data: bytes | bytearray | memoryview,
-    *,
-    bigint_as_str: bool = False,
-    max_depth: int = DEFAULT_MAX_DEPTH,
-    max_items: int = DEFAULT_MAX_ITEMS,
-    max_size: int = DEFAULT_MAX_SIZE,
-) -> Any:
-    """`decode_etf` forced onto the pure-Python decoder (tests compare the two)."""
-    return _py_raw(data, bigint_as_str, max_depth, max_items, max_size)
-
-
-decode_etf_c: DecodeFunction | None = None
-if _c_raw is not None:
-    _c_bound: _RawDecoder = _c_raw
-
-    def _decode_etf_c(
-        data: bytes | bytearray | memoryview,
-        *,
-        bigint_as_str: bool = False,
-        max_depth: int = DEFAULT_MAX_DEPTH,
-        max_items: int = DEFAULT_MAX_ITEMS,
-        max_size: int = DEFAULT_MAX_SIZE,
-    ) -> Any:
-        """`decode_etf` forced onto the C decoder; None when the extension did not build."""
-        return _c_bound(data, bigint_as_str, max_depth, max_items, max_size)
-
-    decode_etf_c = _decode_etf_c
 
 
 def encode_etf(obj: Any, *, style: Literal["client", "server"] = "client") -> bytes:

@@ -102,14 +102,23 @@ def _make_deflater(compress: Compression) -> Deflater:
     return make_deflater(compress)
 
 
+# The server's actions. protocol/events.py has a client's CloseConnection and
+# DropConnection of the same shape, kept apart on purpose: each is the vocabulary of one
+# sans-I/O machine (the session expects a call back after its own, this side nothing).
+
+
 @dataclass(frozen=True, slots=True)
 class SendFrame:
+    """Send one websocket frame: text (JSON, uncompressed) or binary."""
+
     data: bytes
     text: bool
 
 
 @dataclass(frozen=True, slots=True)
 class CloseConnection:
+    """Send a close frame with this code and reason, then close."""
+
     code: int
     reason: str
 

@@ -65,6 +65,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _error_response(status: int, message: str) -> Response:
+    """An error as Discord's API words one: `{"message": ..., "code": 0}`."""
+    return _json_response(status, {"message": message, "code": 0})
+
+
 def _json_response(status: int, body: Any, extra: dict[str, str] | None = None) -> Response:
     data = orjson.dumps(body)
     headers = Headers()
@@ -207,7 +212,7 @@ class EmulatorServer:
             try:
                 parse_connect_query(path)
             except BadQuery as exc:
-                return _json_response(400, {"message": str(exc), "code": 0})
+                return _error_response(400, str(exc))
             return None
         method = getattr(request, "method", "GET")
         if path.startswith(ADMIN_PREFIX):
@@ -217,22 +222,22 @@ class EmulatorServer:
                 self.ctx, method, path, request.headers.get("Authorization"), self._clock()
             )
             return _json_response(answer.status, answer.body, answer.headers)
-        return _json_response(404, {"message": "404: Not Found", "code": 0})
+        return _error_response(404, "404: Not Found")
 
     def _admin(self, connection: ServerConnection, request: Request, method: str) -> Response:
         """GET /_birbctl/sessions lists connections; POST /_birbctl/faults?action=...
         injects a fault. Loopback peers only, and no browser pages (no Origin)."""
         peer = connection.remote_address[0] if connection.remote_address else ""
         if not is_loopback(str(peer)) or "Origin" in request.headers:
-            return _json_response(403, {"message": "403: Forbidden", "code": 0})
+            return _error_response(403, "403: Forbidden")
         parts = urlsplit(request.path)
         route = parts.path[len(ADMIN_PREFIX) :].rstrip("/")
         if route == "sessions" and method == "GET":
             return _json_response(200, self.describe())
         if route != "faults":
-            return _json_response(404, {"message": "404: Not Found", "code": 0})
+            return _error_response(404, "404: Not Found")
         if method != "POST":
-            return _json_response(405, {"message": "405: use POST", "code": 0})
+            return _error_response(405, "405: use POST")
         query = dict(parse_qsl(parts.query))
         target_session = query.pop("session", None)
         target_conn = query.pop("connection", None)
@@ -240,25 +245,29 @@ class EmulatorServer:
             # A handshake step, added for the rest of the run: it strikes connections
             # that reach the point from now on, not the ones that are live.
             if target_session is not None or target_conn is not None:
-                message = "fault: session and connection do not go with on=; it strikes the "
-                message += "next connections to reach that point"
-                return _json_response(400, {"message": message, "code": 0})
+                return _error_response(
+                    400,
+                    "fault: session and connection do not go with on=; it strikes the "
+                    "next connections to reach that point",
+                )
             try:
                 step = parse_step(query, where="fault")
             except BirbError as exc:
-                return _json_response(400, {"message": str(exc), "code": 0})
+                return _error_response(400, str(exc))
             armed = self.ctx.handshake.add(step)
             self.ctx.note(f"admin: armed step {armed.id}: {step.describe()}")
             body = {"fault": step.fault.describe(), "armed": armed.describe(), "applied": []}
             return _json_response(200, body)
         if "at" in query or "after_events" in query:
-            message = "fault: at and after_events are session timelines (--fault, --scenario); "
-            message += "here a fault strikes now, or on=connect|hello|identify|resume"
-            return _json_response(400, {"message": message, "code": 0})
+            return _error_response(
+                400,
+                "fault: at and after_events are session timelines (--fault, --scenario); "
+                "here a fault strikes now, or on=connect|hello|identify|resume",
+            )
         try:
             fault = parse_fault(query, where="fault")
         except BirbError as exc:
-            return _json_response(400, {"message": str(exc), "code": 0})
+            return _error_response(400, str(exc))
         applied = self.inject(fault, session=target_session, connection=target_conn)
         return _json_response(200, {"fault": fault.describe(), "applied": applied})
 
