@@ -39,7 +39,7 @@ from birbctl.emulator.gateway import (
 from birbctl.emulator.recording import Recording, load_recording
 from birbctl.emulator.rest import handle_rest, is_rest_path
 from birbctl.emulator.traffic import TrafficGenerator
-from birbctl.errors import BirbError
+from birbctl.errors import BirbError, ConfigError
 
 ADMIN_PREFIX = "/_birbctl/"
 #: Client messages over 4096 bytes get the gateway's own 4002 ("Payload too large."); this
@@ -238,36 +238,35 @@ class EmulatorServer:
             return _error_response(404, "404: Not Found")
         if method != "POST":
             return _error_response(405, "405: use POST")
-        query = dict(parse_qsl(parts.query))
+        try:
+            return self._admin_fault(dict(parse_qsl(parts.query)))
+        except BirbError as exc:
+            return _error_response(400, str(exc))
+
+    def _admin_fault(self, query: dict[str, str]) -> Response:
+        """POST /_birbctl/faults: arm a handshake step (`on=`) or strike now. What the
+        query gets wrong raises BirbError, which the caller answers with 400."""
         target_session = query.pop("session", None)
         target_conn = query.pop("connection", None)
         if "on" in query:
             # A handshake step, added for the rest of the run: it strikes connections
             # that reach the point from now on, not the ones that are live.
             if target_session is not None or target_conn is not None:
-                return _error_response(
-                    400,
+                raise ConfigError(
                     "fault: session and connection do not go with on=; it strikes the "
-                    "next connections to reach that point",
+                    "next connections to reach that point"
                 )
-            try:
-                step = parse_step(query, where="fault")
-            except BirbError as exc:
-                return _error_response(400, str(exc))
+            step = parse_step(query, where="fault")
             armed = self.ctx.handshake.add(step)
             self.ctx.note(f"admin: armed step {armed.id}: {step.describe()}")
             body = {"fault": step.fault.describe(), "armed": armed.describe(), "applied": []}
             return _json_response(200, body)
         if "at" in query or "after_events" in query:
-            return _error_response(
-                400,
+            raise ConfigError(
                 "fault: at and after_events are session timelines (--fault, --scenario); "
-                "here a fault strikes now, or on=connect|hello|identify|resume",
+                "here a fault strikes now, or on=connect|hello|identify|resume"
             )
-        try:
-            fault = parse_fault(query, where="fault")
-        except BirbError as exc:
-            return _error_response(400, str(exc))
+        fault = parse_fault(query, where="fault")
         applied = self.inject(fault, session=target_session, connection=target_conn)
         return _json_response(200, {"fault": fault.describe(), "applied": applied})
 
