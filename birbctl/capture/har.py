@@ -20,12 +20,15 @@ from birbctl.capture.message import ErrorHandler, Message, report
 from birbctl.capture.replay import ConnectionReplay, locate
 from birbctl.codec.json import json_error
 from birbctl.errors import DecodeError, InflateError
+from birbctl.protocol.wire import Compression, Direction, Encoding
 
 #: Largest HAR read: it is parsed whole, and DevTools exports of long sessions are big.
 MAX_HAR = 512 * 1024 * 1024
 
-_DIRECTIONS = {"send": "send", "receive": "recv"}
+_DIRECTIONS = {"send": Direction.SEND, "receive": Direction.RECV}
 _KINDS = {1: "text", 2: "binary"}
+#: A gateway URL's `compress=` words; no parameter means NONE, and "none" is no such word.
+_URL_COMPRESSIONS: dict[str | None, Compression] = {c.query_value: c for c in Compression}
 
 
 def read_har(data: bytes, *, on_error: ErrorHandler = None) -> Iterator[Message]:
@@ -84,20 +87,24 @@ def _is_websocket(entry: dict[str, Any]) -> bool:
     return isinstance(url, str) and url.startswith(("ws://", "wss://"))
 
 
-def _query(entry: dict[str, Any]) -> tuple[str, str | None]:
+def _query(entry: dict[str, Any]) -> tuple[Encoding, Compression]:
     request = entry.get("request")
     url = request.get("url") if isinstance(request, dict) else None
     try:
         query = parse_qs(urlsplit(url).query) if isinstance(url, str) else {}
     except ValueError:  # urlsplit refuses some hosts, e.g. "wss://[" (a bad IPv6 literal)
         raise DecodeError(f"websocket URL {url!r} is not a valid URL") from None
-    encoding = query.get("encoding", ["json"])[-1]
+    encoding = query.get("encoding", [Encoding.JSON.value])[-1]
     compress = query.get("compress", [None])[-1]
-    if encoding not in ("json", "etf"):
-        raise DecodeError(f"websocket URL {url}: encoding {encoding!r} is not json or etf")
-    if compress not in (None, "zlib-stream", "zstd-stream"):
+    try:
+        known_encoding = Encoding(encoding)
+    except ValueError:
+        words = " or ".join(Encoding)
+        raise DecodeError(f"websocket URL {url}: encoding {encoding!r} is not {words}") from None
+    known_compress = _URL_COMPRESSIONS.get(compress)
+    if known_compress is None:
         raise DecodeError(f"websocket URL {url}: compress {compress!r} is not supported")
-    return encoding, compress
+    return known_encoding, known_compress
 
 
 def _decode(item: Any, replay: ConnectionReplay, number: int, conn: int) -> Message | None:
