@@ -134,6 +134,12 @@ class GatewaySession:
     A port of birb's `Websocket` state (status, ping, session id, sequence, ...). All
     times (`last_heartbeat`, `connected_since`, `last_resume`) are readings of the
     injected monotonic clock, in seconds; `ping` and latency stats are milliseconds.
+
+    The driver's part: `connect()`; after every call, perform `actions()` in order; answer
+    an OpenConnection with `connection_opened()` or `connection_failed()`; feed payloads
+    to `receive_payload()` while `is_connected`; report the socket gone with
+    `connection_closed()`; call `tick()` at `next_deadline()`. `phase` says where the
+    session stands; a call the phase does not allow raises LocalProtocolError.
     """
 
     def __init__(
@@ -316,6 +322,7 @@ class GatewaySession:
 
     @property
     def is_closed(self) -> bool:
+        """No socket: idle, waiting to reconnect, or stopped."""
         return not (self._phase.connected or self._phase.connecting)
 
     @property
@@ -390,7 +397,10 @@ class GatewaySession:
             self._set_phase(_OPENED[phase], self._closing.why)
 
     def connection_failed(self, error: str) -> None:
-        """The connection could not be opened (DNS, TCP, TLS, HTTP upgrade...)."""
+        """The connection could not be opened (DNS, TCP, TLS, HTTP upgrade...).
+
+        Next: perform the actions; a reconnect opens at once or at `next_deadline()`.
+        """
         phase = self._phase
         if phase.connected:
             self.connection_closed(None, error)
@@ -407,7 +417,10 @@ class GatewaySession:
         self._schedule_reconnect(resume=self._resume, why=f"could not connect: {error}")
 
     def connection_closed(self, code: int | None, reason: str = "") -> None:
-        """The socket is gone: after our close or drop, the gateway's close, or a network loss."""
+        """The socket is gone: after our close or drop, the gateway's close, or a network loss.
+
+        Next: perform the actions (a reconnect, or DISCONNECTED and maybe a FatalClose).
+        """
         phase = self._phase
         if not (phase.connected or phase.connecting):
             return  # already handled (a driver may report a close twice)
@@ -464,7 +477,7 @@ class GatewaySession:
         self._violation(f"could not decode a frame: {error}", close=True)
 
     def tick(self) -> None:
-        """Do whatever is due at the clock's current reading."""
+        """Do whatever is due at the clock's current reading; then ask `next_deadline()`."""
         now = self._clock()
         phase = self._phase
         if phase is Phase.RECONNECT_WAIT:
