@@ -1,4 +1,5 @@
-"""Options shared by the commands that open a gateway connection (connect, tail, demo).
+"""Options shared by several commands: a gateway connection's (connect, tail, demo) and
+the packet filters (tail, decode).
 
 Each option is declared once, on a field of an option group: a frozen dataclass whose
 fields are typer options. A command takes the group as one parameter
@@ -15,9 +16,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from birbctl.options import DEFAULT_API_URL
-from birbctl.protocol.wire import Compression, Encoding
+from birbctl.protocol.wire import Compression, Direction, Encoding
 
 if TYPE_CHECKING:
+    from birbctl.capture.filters import PacketFilter
     from birbctl.client.runner import ConnectOptions
 
 TokenFile = Annotated[
@@ -107,3 +109,42 @@ class ConnectionOptions:
             duration=self.run.duration,
             command=command,
         )
+
+
+EventOpt = Annotated[
+    list[str] | None,
+    typer.Option("--event", "-e", help="Only dispatches of this type (glob, repeatable)."),
+]
+OpOpt = Annotated[
+    list[str] | None,
+    typer.Option("--op", help="Only this opcode, a number or a name (repeatable)."),
+]
+DirectionOpt = Annotated[
+    Direction | None, typer.Option("--dir", help="Only packets going this way.")
+]
+NoHeartbeatsOpt = Annotated[
+    bool, typer.Option("--no-heartbeats", help="Hide HEARTBEAT and HEARTBEAT_ACK.")
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FilterOptions:
+    """Which packets `tail` prints and `decode` keeps."""
+
+    event: EventOpt = None
+    op: OpOpt = None
+    direction: DirectionOpt = None
+    no_heartbeats: NoHeartbeatsOpt = False
+
+    def packet_filter(self) -> PacketFilter:
+        """The filter these options ask for (a bad --op is a usage error, exit 2)."""
+        from birbctl.capture.filters import PacketFilter
+
+        return PacketFilter.build(
+            self.event or (), self.op or (), self.direction, not self.no_heartbeats
+        )
+
+
+#: No filter: every packet. The default of a command that takes FilterOptions after
+#: options with defaults of their own.
+EVERY_PACKET = FilterOptions()

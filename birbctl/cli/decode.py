@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from birbctl.cli.connection import EVERY_PACKET, FilterOptions
 from birbctl.options import DecodeOutput, SourceFormat
-from birbctl.protocol.wire import Direction
 
 if TYPE_CHECKING:
     from birbctl.capture.message import Message
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 FROM_HELP = "Force the input format (default: detected from the first bytes)."
 TO_HELP = (
-    "Output: jsonl (one JSON object a line: {ts, dir, op, t, s, d} for captures and HAR, "
+    "Output: jsonl (one JSON object a line: {ts, dir, shard, op, t, s, d} for captures and HAR, "
     "the payload itself for raw files), json (one JSON array of the same objects), "
     "pretty (one readable line per packet), etf (client-style ETF bytes of each payload)."
 )
@@ -26,20 +26,7 @@ def decode(
     files: Annotated[list[str], typer.Argument(help="Files to decode; - reads stdin.")],
     from_: Annotated[SourceFormat | None, typer.Option("--from", help=FROM_HELP)] = None,
     to: Annotated[DecodeOutput, typer.Option("--to", help=TO_HELP)] = DecodeOutput.JSONL,
-    event: Annotated[
-        list[str] | None,
-        typer.Option("--event", "-e", help="Keep dispatches of this type (glob, repeatable)."),
-    ] = None,
-    op: Annotated[
-        list[str] | None,
-        typer.Option("--op", help="Keep this opcode, a number or a name (repeatable)."),
-    ] = None,
-    direction: Annotated[
-        Direction | None, typer.Option("--dir", help="Keep one direction.")
-    ] = None,
-    no_heartbeats: Annotated[
-        bool, typer.Option("--no-heartbeats", help="Drop HEARTBEAT and HEARTBEAT_ACK.")
-    ] = False,
+    only: FilterOptions = EVERY_PACKET,
     stats: Annotated[
         bool, typer.Option("--stats", help="Print a table of counts and sizes instead.")
     ] = False,
@@ -62,7 +49,6 @@ def decode(
     """
     import sys
 
-    from birbctl.capture.filters import PacketFilter
     from birbctl.capture.skips import SkipCounter
     from birbctl.capture.sources import iter_messages
     from birbctl.cli.output import stdout_pipe
@@ -70,7 +56,7 @@ def decode(
 
     if to is DecodeOutput.ETF and not stats and not force and sys.stdout.isatty():
         raise ConfigError("refusing to write ETF bytes to a terminal; redirect it, or --force")
-    keep = PacketFilter.build(event or (), op or (), direction, not no_heartbeats)
+    keep = only.packet_filter()
     skips = SkipCounter() if keep_going else None
     current = [files[0] if files else "-"]  # the file being read, to locate output errors
 

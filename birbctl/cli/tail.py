@@ -6,9 +6,8 @@ from typing import Annotated
 
 import typer
 
-from birbctl.cli.connection import ConnectionOptions
+from birbctl.cli.connection import EVERY_PACKET, ConnectionOptions, FilterOptions
 from birbctl.options import TailFormat
-from birbctl.protocol.wire import Direction
 
 FORMAT_HELP = (
     "line: time, direction, op, event, seq, size and a compact body; jsonl: "
@@ -22,19 +21,7 @@ def tail(
     fmt: Annotated[TailFormat, typer.Option("--format", "-f", help=FORMAT_HELP)] = (
         TailFormat.LINE
     ),
-    event: Annotated[
-        list[str] | None,
-        typer.Option("--event", "-e", help="Only dispatches of this type (glob, repeatable)."),
-    ] = None,
-    op: Annotated[
-        list[str] | None, typer.Option("--op", help="Only this opcode, number or name.")
-    ] = None,
-    direction: Annotated[
-        Direction | None, typer.Option("--dir", help="Only packets going this way.")
-    ] = None,
-    no_heartbeats: Annotated[
-        bool, typer.Option("--no-heartbeats", help="Hide heartbeats and their ACKs.")
-    ] = False,
+    only: FilterOptions = EVERY_PACKET,
     count: Annotated[
         int | None, typer.Option("--count", "-n", help="Stop after N packets.", min=1)
     ] = None,
@@ -42,13 +29,11 @@ def tail(
     """Print every packet of a live gateway connection as it arrives or leaves."""
     import asyncio
 
-    from birbctl.capture.filters import PacketFilter
     from birbctl.client.runner import run_connect
     from birbctl.render.tail import TailView
 
     connect_options = options.connect_options("tail")
-    packet_filter = PacketFilter.build(event or (), op or (), direction, not no_heartbeats)
-    view = TailView(fmt, packet_filter, count=count)
+    view = TailView(fmt, only.packet_filter(), count=count)
     raise typer.Exit(asyncio.run(run_connect(connect_options, view)))
 
 

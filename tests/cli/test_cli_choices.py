@@ -171,6 +171,12 @@ def test_connect_and_tail_take_the_same_connection_options() -> None:
         assert demo[option] == connect[option]
 
 
+def test_tail_and_decode_take_the_same_filters() -> None:
+    tail, decode = _options("tail"), _options("decode")
+    filters = ["--event", "--op", "--dir", "--no-heartbeats"]
+    assert {o: tail[o] for o in filters} == {o: decode[o] for o in filters}
+
+
 def test_the_groups_come_back_whole() -> None:
     """What typer parsed is handed to the command as the group it declared."""
     from birbctl.cli.app import _gather
