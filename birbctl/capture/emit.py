@@ -100,6 +100,8 @@ def write_jsonl(
     flush: bool = False,
     on_error: ErrorHandler = None,
 ) -> None:
+    # write_json repeats this loop on purpose: it is decode's hot path, and a shared
+    # generator or callback would cost a frame per message for one separator's sake.
     dumps, option = orjson.dumps, _LINE
     write = out.write
     for message in messages:

@@ -6,14 +6,19 @@ connection, "recv" when the server or the network did."""
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING
 
 from birbctl.capture.writer import CaptureWriter
 from birbctl.client.shards import ShardManager
 from birbctl.client.websocket import Websocket, WireEvent
 
+if TYPE_CHECKING:
+    from birbctl.client.runner import ConnectOptions
 
-def record_shards(path: str, manager: ShardManager, url: str, options: Any) -> CaptureWriter:
+
+def record_shards(
+    path: str, manager: ShardManager, url: str, options: ConnectOptions
+) -> CaptureWriter:
     shards = list(manager.shards.values())
     single = shards[0].shard if len(shards) == 1 else None
     writer = CaptureWriter(

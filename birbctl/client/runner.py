@@ -9,7 +9,7 @@ import contextlib
 import signal
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from birbctl.client.control import ControlServer, manager_handler
 from birbctl.client.rest import get_gateway_bot
@@ -18,6 +18,9 @@ from birbctl.client.token import load_token
 from birbctl.errors import EXIT_OK, BirbError, ConfigError
 from birbctl.options import DEFAULT_API_URL
 from birbctl.protocol.wire import Compression, Encoding
+
+if TYPE_CHECKING:
+    from birbctl.capture.writer import CaptureWriter
 
 #: Seconds the shards get to close cleanly after Ctrl-C or --duration.
 SHUTDOWN_GRACE = 5.0
@@ -187,7 +190,7 @@ def _check_ready(manager: ShardManager, url: str, waited: float) -> None:
     raise NeverReady("; ".join(parts))
 
 
-def _recorder(options: ConnectOptions, manager: ShardManager, url: str) -> Any:
+def _recorder(options: ConnectOptions, manager: ShardManager, url: str) -> CaptureWriter | None:
     if options.record is None:
         return None
     from birbctl.client.recording import record_shards
