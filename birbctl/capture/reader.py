@@ -21,6 +21,7 @@ from birbctl.capture.replay import ConnectionReplay, locate
 from birbctl.capture.stream import MAX_LINE, iter_line_batches
 from birbctl.codec.json import json_error
 from birbctl.errors import DecodeError, InflateError
+from birbctl.protocol.wire import Direction
 
 #: What reading one received frame may raise: TypeError (`data` not a string), ValueError
 #: (bad base64; JSON that orjson refuses), DecodeError (InflateError too). `_failed` makes
@@ -58,6 +59,7 @@ def _events(
     conns: dict[int, ConnectionReplay] = {}
     shards: dict[int, tuple[int, int] | None] = {}  # conn -> shard, from its open line
     loads = orjson.loads
+    recv = Direction.RECV  # a local: compared and yielded once per frame
     a2b = binascii.a2b_base64
     fast_b64 = b64decode
     number = 1
@@ -102,7 +104,7 @@ def _events(
                         wire += last.pending_wire
                         last.pending_wire = 0
                     yield Message(
-                        payload, number, start, wire, len(message), ts, last_conn, "recv",
+                        payload, number, start, wire, len(message), ts, last_conn, recv,
                         "binary", shard,
                     )  # fmt: skip
                     continue
@@ -130,7 +132,7 @@ def _events(
             # same connection. Deliberately the same lines as the fastest path above (and
             # `_other`'s recv branch): a function call per frame costs more than the decode
             # of a small one, and this loop is `decode`'s throughput. Change them together.
-            if conn == last_conn and kind == "binary" and direction == "recv" and type(ts) is float:
+            if conn == last_conn and kind == "binary" and direction == recv and type(ts) is float:
                 try:
                     frame = a2b(data, strict_mode=True)
                     message = last.inflate(frame)
@@ -148,12 +150,12 @@ def _events(
                     wire += last.pending_wire
                     last.pending_wire = 0
                 yield Message(
-                    payload, number, start, wire, len(message), ts, conn, "recv", kind, shard
+                    payload, number, start, wire, len(message), ts, conn, recv, kind, shard
                 )
                 continue
             out = _other(event, conns, shards, header, number, start, on_error)
             replay = conns.get(conn) if type(conn) is int else None
-            if replay is not None and not replay.broken and direction == "recv":
+            if replay is not None and not replay.broken and direction == recv:
                 last_conn, last = conn, replay
                 inflate, decode, shard = replay.inflate, replay.decode, replay.shard
                 last_tail = b',"conn":%d%s' % (conn, _RECV_BINARY)
@@ -222,7 +224,7 @@ def _other(
     if kind not in ("text", "binary"):
         report(on_error, DecodeError(f"unknown event kind {kind!r}", frame=number, offset=start))
         return None
-    if direction == "recv":
+    if direction == Direction.RECV:
         replay = conns.get(conn)
         if replay is None:
             replay = conns[conn] = ConnectionReplay(
@@ -242,9 +244,9 @@ def _other(
             return None
         payload, wire, size = out
         return Message(
-            payload, number, start, wire, size, float(ts), conn, direction, kind, replay.shard
+            payload, number, start, wire, size, float(ts), conn, Direction.RECV, kind, replay.shard
         )
-    if direction == "send":
+    if direction == Direction.SEND:
         if "redacted" in event:
             return None  # recorded as a marker: the writer could not vouch it held no token
         try:
@@ -258,7 +260,9 @@ def _other(
             report(on_error, locate(exc, frame=number, offset=start, conn=conn))
             return None
         shard = shards.get(conn, header.shard)
-        return Message(payload, number, start, size, size, float(ts), conn, direction, kind, shard)
+        return Message(
+            payload, number, start, size, size, float(ts), conn, Direction.SEND, kind, shard
+        )
     error = DecodeError(f"dir {direction!r} is not send or recv", frame=number, offset=start)
     report(on_error, error)
     return None
