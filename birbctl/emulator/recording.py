@@ -15,6 +15,7 @@ import orjson
 
 from birbctl.capture.sources import iter_messages
 from birbctl.errors import DecodeError
+from birbctl.protocol.wire import Direction
 
 #: Dispatches of the recorded client's own connections, not events of the session.
 _CONNECTION_EVENTS = frozenset({"READY", "RESUMED"})
@@ -75,7 +76,7 @@ def load_recording(path: str) -> Recording:
     burst: set[str] = set()  # a later READY's guilds, whose GUILD_CREATEs are repeats
     for message in iter_messages(path):
         # Clients never send op 0; a raw file without directions holds what was received.
-        if message.op != 0 or message.direction == "send":
+        if message.op != 0 or message.direction == Direction.SEND:
             continue
         t, d, ts = message.t, message.payload.get("d"), message.ts
         if t is None:
