@@ -139,11 +139,12 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: turn every BirbError into one line and its exit code."""
+    """Entry point: every error, ours or typer's usage error, as one line and its code."""
     from birbctl.errors import EXIT_INTERRUPTED, BirbError
 
     try:
-        app(args=argv, prog_name="birbctl")
+        # Not standalone: typer hands its usage errors back instead of drawing a box.
+        code = app(args=argv, prog_name="birbctl", standalone_mode=False)
     except KeyboardInterrupt:
         sys.stderr.write("birbctl: interrupted\n")
         sys.exit(EXIT_INTERRUPTED)
@@ -154,3 +155,15 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         sys.stderr.write(f"birbctl: error: {exc}\n")
         sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.stderr.write("birbctl: error: aborted\n")
+        sys.exit(1)
+    except typer.TyperException as exc:  # a usage error: bad option value, missing argument
+        message = " ".join(exc.format_message().split())
+        if not message:  # no command given: typer has printed the help
+            sys.exit(exc.exit_code)
+        context = getattr(exc, "ctx", None)
+        hint = f" (see '{context.command_path} --help')" if context is not None else ""
+        sys.stderr.write(f"birbctl: error: {message}{hint}\n")
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import enum
 import os
-import re
 import subprocess
 import sys
 import types
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 import typer.main
-from conftest import birbctl
+from conftest import birbctl, one_line_error
 
 from birbctl.cli.app import app
 from birbctl.cli.connection import ConnectionOptions, RunOptions, WireOptions
@@ -70,14 +69,13 @@ def test_every_closed_option_takes_an_enum() -> None:
 
 
 def usage_error(result: subprocess.CompletedProcess[bytes], option: str, words: str) -> str:
-    """Assert typer's usage error for `option`: exit 2, the choices named, no traceback."""
-    err = result.stderr.decode()
-    assert result.returncode == 2, err
-    flat = " ".join(re.sub(r"[│╭╮╰╯─]", " ", err).split())  # unwrap typer's error box
-    assert f"Invalid value for '{option}'" in flat, err
-    assert all(f"'{word}'" in flat for word in words.split()), err
-    assert "Traceback" not in err and "birbctl: error:" not in err
-    return flat
+    """Assert typer's usage error for `option` in the house shape: exit 2, one line, the
+    choices named, where to read more, no traceback."""
+    err = one_line_error(result, code=2)
+    assert f"Invalid value for '{option}'" in err, err
+    assert all(f"'{word}'" in err for word in words.split()), err
+    assert "--help')" in err, err
+    return err
 
 
 BAD_VALUES = [
@@ -222,3 +220,22 @@ def test_decode_from_offers_what_sniff_detects() -> None:
 def test_no_type_ignore_left_in_cli() -> None:
     for path in sorted((ROOT / "birbctl" / "cli").glob("*.py")):
         assert "type: ignore" not in path.read_text(), path
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["decode"], "Missing argument 'files'. (see 'birbctl decode --help')"),
+        (["nosuch"], "No such command 'nosuch'. (see 'birbctl --help')"),
+        (["status", "--pid", "x"], "Invalid value for '--pid'"),
+        (["decode", "--nope", "x"], "No such option: --nope"),
+    ],
+)
+def test_every_usage_error_is_one_line(argv: list[str], said: str) -> None:
+    assert said in one_line_error(birbctl(*argv), code=2)
+
+
+def test_no_command_prints_the_help_and_no_error_line() -> None:
+    result = birbctl()
+    assert result.returncode == 2 and b"Usage: birbctl" in result.stdout
+    assert result.stderr == b""

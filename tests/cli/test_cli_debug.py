@@ -12,9 +12,9 @@ from birbctl.cli.app import app
 
 # A call of each command that fails with a BirbError before doing anything real.
 FAILING = {
-    "demo": ["--encoding", "xml"],
-    "connect": ["--encoding", "xml"],
-    "tail": ["--format", "xml"],
+    "demo": ["--record", "/nonexistent/dir/x.cap", "--duration", "1"],
+    "connect": ["--shard", "0/2", "--shards", "2"],
+    "tail": ["--op", "nope"],
     "status": [],
     "ping": [],
     "reconnect": [],
