@@ -156,7 +156,7 @@ def write_etf(
 
     for message in messages:
         try:
-            data = encode_etf(message.payload, style="client")
+            data = encode_etf(message.payload)
         except (TypeError, ValueError) as exc:
             if depth_exceeds(message.payload):
                 report(on_error, NestingError(frame=message.frame, offset=message.offset))

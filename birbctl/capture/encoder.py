@@ -7,7 +7,7 @@ becomes one output chunk, so a JSON Lines file of payloads encodes to a run of t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
@@ -52,14 +52,12 @@ def iter_documents(name: str) -> Iterator[tuple[int, int, Any]]:
 def encode_documents(name: str, *, to: EncodeOutput, style: EtfStyle) -> Iterator[bytes]:
     from birbctl.codec.etf import encode_etf
 
-    # encode_etf's own words for the style (codec/etf.py predates EtfStyle).
-    etf_style: Literal["client", "server"] = "server" if style is EtfStyle.SERVER else "client"
     for number, start, value in iter_documents(name):
         try:
             if to is EncodeOutput.JSON:
                 yield orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE)
             else:
-                yield encode_etf(value, style=etf_style)
+                yield encode_etf(value, style=style)
         except (TypeError, ValueError) as exc:
             # Past MAX_DEPTH neither orjson nor the ETF encoder writes it: one error for both.
             if depth_exceeds(value):

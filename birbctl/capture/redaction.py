@@ -47,7 +47,7 @@ def redact_sent_frame(data: bytes | str) -> bytes | str | None:
         if data[:1] == _ETF_FIRST:
             from birbctl.codec.etf import encode_etf
 
-            return encode_etf(redacted, style="client")
+            return encode_etf(redacted)
         return orjson.dumps(redacted)
     except (DecodeError, orjson.JSONDecodeError, TypeError, ValueError):
         return None

@@ -26,7 +26,6 @@ from birbctl.protocol.events import (
     StatusChanged,
 )
 from birbctl.protocol.status import GatewayStatus
-from birbctl.protocol.wire import Compression
 
 #: Ping samples kept for the history sparkline.
 PING_HISTORY = 120
@@ -127,7 +126,6 @@ class ShardMonitor:
         counters = session.counters
         stats = session.latency_stats
         now = self.clock()
-        compress = self.ws.compress
         return ShardSnapshot(
             shard=self._shard(),
             status=str(session.status.value),
@@ -146,7 +144,7 @@ class ShardMonitor:
             guilds_expected=self._guilds_in_ready,
             url=self.ws.url,
             encoding=str(self.ws.encoding),
-            compress=Compression.of(None if compress is None else str(compress)).query_value,
+            compress=self.ws.compress.query_value,
         )
 
     def ping_snapshot(self) -> PingSnapshot:

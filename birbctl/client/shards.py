@@ -19,7 +19,7 @@ from birbctl.errors import ConfigError, GatewayClosed
 from birbctl.protocol.identify import DRIVER_MARGIN, IdentifyGate
 from birbctl.protocol.opcodes import SESSION_ENDING_CLIENT_CODES
 from birbctl.protocol.status import GatewayStatus
-from birbctl.protocol.wire import Encoding
+from birbctl.protocol.wire import Compression, Encoding
 
 
 class ShardManager:
@@ -33,7 +33,7 @@ class ShardManager:
         shard_count: int,
         max_concurrency: int = 1,
         encoding: Encoding = Encoding.JSON,
-        compress: Any = "zlib-stream",
+        compress: Compression = Compression.ZLIB_STREAM,
         log: Any = None,
         **options: Any,
     ) -> None:

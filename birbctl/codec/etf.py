@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from birbctl.codec import _etf_py
 from birbctl.codec.depth import MAX_DEPTH, NestingError
 from birbctl.errors import DecodeError
+from birbctl.options import EtfStyle
 
 __all__ = [
     "HAVE_C_DECODER",
@@ -123,7 +124,7 @@ def decode_gateway_etf(data: bytes | bytearray | memoryview) -> Any:
         raise
 
 
-def encode_etf(obj: Any, *, style: Literal["client", "server"] = "client") -> bytes:
+def encode_etf(obj: Any, *, style: EtfStyle = EtfStyle.CLIENT) -> bytes:
     """Encode JSON-like values (dict, list, tuple, str, int, float, bool, None) as ETF.
 
     "client": binary keys and strings, nil/true/false as SMALL_ATOM_EXT (as erlpack, the

@@ -7,6 +7,7 @@ from typing import Any
 
 from birbctl.codec.json import decode_json, encode_json
 from birbctl.errors import DecodeError
+from birbctl.options import EtfStyle
 from birbctl.protocol.wire import ETF_VERSION, Encoding
 
 
@@ -38,6 +39,6 @@ def encode_message(obj: Any, encoding: Encoding) -> bytes:
     if encoding == Encoding.ETF:
         from birbctl.codec.etf import encode_etf
 
-        etf: bytes = encode_etf(obj, style="client")
+        etf: bytes = encode_etf(obj, style=EtfStyle.CLIENT)
         return etf
     return encode_json(obj)

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from birbctl.codec.etf import encode_etf
+from birbctl.options import EtfStyle
 from birbctl.protocol.wire import ETF_VERSION, Encoding
 
 _ETF_ATOM = 100
@@ -35,7 +36,7 @@ def _etf_int(value: int) -> bytes:
     if -(2**31) <= value < 2**31:
         return _PACK_INT(_ETF_INT, value)
     # Sequence numbers never get here; leave the rare big int to the full encoder.
-    return encode_etf({"d": value}, style="server")[_D_OFFSET:]
+    return encode_etf({"d": value}, style=EtfStyle.SERVER)[_D_OFFSET:]
 
 
 # encode_etf({"d": x}) is: version, MAP_EXT + arity, atom "d", then x's term.
@@ -46,7 +47,7 @@ _ETF_D = _atom("d")
 
 def etf_term(value: Any) -> bytes:
     """`value` as a server-style ETF term without the version byte, for splicing."""
-    return encode_etf({"d": value}, style="server")[_D_OFFSET:]
+    return encode_etf({"d": value}, style=EtfStyle.SERVER)[_D_OFFSET:]
 
 
 class PreparedDispatch:
@@ -88,4 +89,4 @@ def encode_payload(op: int, d: Any, encoding: Encoding) -> bytes:
     payload = {"op": op, "d": d, "s": None, "t": None}
     if encoding is Encoding.JSON:
         return orjson.dumps(payload)
-    return encode_etf(payload, style="server")
+    return encode_etf(payload, style=EtfStyle.SERVER)

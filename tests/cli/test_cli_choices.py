@@ -210,11 +210,21 @@ def test_the_enums_module_imports_only_enum() -> None:
 
 
 def test_decode_from_offers_what_sniff_detects() -> None:
-    """`--from` lists the formats codec/sniff.py can name (until it uses the enum itself)."""
-    from birbctl.codec.sniff import FORMATS
+    """`--from` offers every format codec/sniff.py can name, and nothing else."""
+    from birbctl.codec.sniff import sniff
     from birbctl.options import SourceFormat
 
-    assert set(SourceFormat) == set(FORMATS)
+    heads = {
+        SourceFormat.ETF: bytes([131, 106]),
+        SourceFormat.ZSTD_STREAM: b"\x28\xb5\x2f\xfd",
+        SourceFormat.ZLIB_STREAM: b"\x78\x9c",
+        SourceFormat.CAPTURE: b'{"birbctl-capture": 1}\n',
+        SourceFormat.HAR: b'{"log": {}}',
+        SourceFormat.JSONL: b'{"op": 1}\n{"op": 1}\n',
+        SourceFormat.JSON: b'{"op": 1}',
+    }
+    assert set(heads) == set(SourceFormat)
+    assert all(sniff(head) is kind for kind, head in heads.items())
 
 
 def test_no_type_ignore_left_in_cli() -> None:
