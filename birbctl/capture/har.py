@@ -27,8 +27,6 @@ MAX_HAR = 512 * 1024 * 1024
 
 _DIRECTIONS = {"send": Direction.SEND, "receive": Direction.RECV}
 _KINDS = {1: "text", 2: "binary"}
-#: A gateway URL's `compress=` words; no parameter means NONE, and "none" is no such word.
-_URL_COMPRESSIONS: dict[str | None, Compression] = {c.query_value: c for c in Compression}
 
 
 def read_har(data: bytes, *, on_error: ErrorHandler = None) -> Iterator[Message]:
@@ -101,9 +99,10 @@ def _query(entry: dict[str, Any]) -> tuple[Encoding, Compression]:
     except ValueError:
         words = " or ".join(Encoding)
         raise DecodeError(f"websocket URL {url}: encoding {encoding!r} is not {words}") from None
-    known_compress = _URL_COMPRESSIONS.get(compress)
-    if known_compress is None:
-        raise DecodeError(f"websocket URL {url}: compress {compress!r} is not supported")
+    try:
+        known_compress = Compression.from_query(compress)
+    except ValueError:
+        raise DecodeError(f"websocket URL {url}: compress {compress!r} is not supported") from None
     return known_encoding, known_compress
 
 

@@ -25,6 +25,7 @@ from birbctl.client.snapshot import (
     ProcessSnapshot,
     ProcessUnanswered,
     SnapshotError,
+    json_kind,
 )
 from birbctl.errors import BirbError, ConfigError
 from birbctl.protocol.opcodes import CLIENT_CLOSE_CODES_TEXT, CloseCode, client_may_send
@@ -206,13 +207,13 @@ def parse_request(line: bytes) -> dict[str, Any]:
     except (ValueError, RecursionError):
         raise BadRequest("not JSON") from None
     if not isinstance(request, dict):
-        raise BadRequest(f"expected a JSON object, got {_kind(request)}")
+        raise BadRequest(f"expected a JSON object, got {json_kind(request)}")
     unknown = [key for key in request if key not in FIELDS]
     if unknown:
         raise BadRequest(f"unknown field {_shown(unknown[0])} (fields: {', '.join(FIELDS)})")
     cmd = request.get("cmd")
     if not isinstance(cmd, str):
-        raise BadRequest(f"cmd must be a command name, got {_kind(cmd)}")
+        raise BadRequest(f"cmd must be a command name, got {json_kind(cmd)}")
     if cmd not in COMMANDS:
         raise BadRequest(f"unknown command {_shown(cmd)} (commands: {', '.join(COMMANDS)})")
     shard = request.get("shard")
@@ -220,10 +221,10 @@ def parse_request(line: bytes) -> dict[str, Any]:
         raise BadRequest(f"shard must be a shard id: a whole number, 0 to {2**32 - 1}")
     fresh = request.get("fresh", False)
     if not isinstance(fresh, bool):
-        raise BadRequest(f"fresh must be true or false, got {_kind(fresh)}")
+        raise BadRequest(f"fresh must be true or false, got {json_kind(fresh)}")
     code = request.get("code", int(CloseCode.NORMAL_CLOSURE))
     if not _is_int(code):
-        raise BadRequest(f"code must be a whole number, got {_kind(code)}")
+        raise BadRequest(f"code must be a whole number, got {json_kind(code)}")
     return {"cmd": cmd, "shard": shard, "fresh": fresh, "code": code}
 
 
@@ -262,21 +263,6 @@ def _no_constant(name: str) -> Any:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _kind(value: Any) -> str:
-    """A JSON value's type, as the JSON spec names it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true or false"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
 
 
 def _shown(text: str, limit: int = 32) -> str:

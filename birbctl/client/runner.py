@@ -17,6 +17,7 @@ from birbctl.client.shards import ShardManager
 from birbctl.client.token import load_token
 from birbctl.errors import EXIT_OK, BirbError, ConfigError
 from birbctl.options import DEFAULT_API_URL
+from birbctl.protocol.opcodes import CloseCode
 from birbctl.protocol.wire import Compression, Encoding
 
 if TYPE_CHECKING:
@@ -145,7 +146,7 @@ async def run_connect(options: ConnectOptions, view: View) -> int:
                     and not stop.is_set()
                 )
                 if not run.done():
-                    manager.close(1000, "birbctl is stopping")
+                    manager.close(CloseCode.NORMAL_CLOSURE, "birbctl is stopping")
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(SHUTDOWN_GRACE):
                             await asyncio.shield(run)

@@ -17,7 +17,7 @@ from birbctl.client.snapshot import PingSnapshot, ShardSnapshot
 from birbctl.client.websocket import Websocket
 from birbctl.errors import ConfigError, GatewayClosed
 from birbctl.protocol.identify import DRIVER_MARGIN, IdentifyGate
-from birbctl.protocol.opcodes import SESSION_ENDING_CLIENT_CODES
+from birbctl.protocol.opcodes import CloseCode, client_close_ends_session
 from birbctl.protocol.status import GatewayStatus
 from birbctl.protocol.wire import Compression, Encoding
 
@@ -77,7 +77,7 @@ class ShardManager:
                         fatal = exc
                         for ws in self.shards.values():
                             if ws.status is not GatewayStatus.DISCONNECTED:
-                                ws.close(1000, "another shard closed fatally")
+                                ws.close(CloseCode.NORMAL_CLOSURE, "another shard closed fatally")
                     elif not isinstance(exc, GatewayClosed):
                         raise exc
         finally:
@@ -96,11 +96,13 @@ class ShardManager:
             raise ConfigError(f"no shard {shard} here (shards: {sorted(self.shards)})")
         return [self.shards[shard]]
 
-    def close(self, code: int = 1000, reason: str = "", shard: int | None = None) -> None:
+    def close(
+        self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "", shard: int | None = None
+    ) -> None:
         """1000/1001 end the shards' sessions; other codes close the connection with that
         code and let the session resume, as a gateway-side debugging aid."""
         for ws in self.select(shard):
-            if code not in SESSION_ENDING_CLIENT_CODES:
+            if not client_close_ends_session(code):
                 ws.reconnect(True, code=code)
             elif ws.status is not GatewayStatus.DISCONNECTED:
                 # Also a shard between connections (backoff): it must not reconnect.

@@ -168,7 +168,7 @@ def _hints(cls: type) -> dict[str, Any]:
 
 def _decode_fields(cls: type[_T], data: Any, where: str) -> _T:
     if not isinstance(data, dict):
-        raise SnapshotError(f"{where or cls.__name__}: expected an object, got {_kind(data)}")
+        raise SnapshotError(f"{where or cls.__name__}: expected an object, got {json_kind(data)}")
     hints = _hints(cls)
     values: dict[str, Any] = {}
     for f in _fields(cls):
@@ -191,11 +191,11 @@ def _decode(hint: Any, value: Any, at: str) -> Any:
             return _decode(options[0], value, at)
         except SnapshotError:
             what = _what(options[0])
-            raise SnapshotError(f"{at}: expected {what} or null, got {_kind(value)}") from None
+            raise SnapshotError(f"{at}: expected {what} or null, got {json_kind(value)}") from None
     if origin is tuple:
         args = get_args(hint)
         if not isinstance(value, list):
-            raise SnapshotError(f"{at}: expected an array, got {_kind(value)}")
+            raise SnapshotError(f"{at}: expected an array, got {json_kind(value)}")
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_decode(args[0], item, f"{at}[{i}]") for i, item in enumerate(value))
         if len(value) != len(args):
@@ -213,7 +213,7 @@ def _decode(hint: Any, value: Any, at: str) -> Any:
     if hint is bool and isinstance(value, bool):
         return value
     if hint in (float, int, str, bool):
-        raise SnapshotError(f"{at}: expected {_what(hint)}, got {_kind(value)}")
+        raise SnapshotError(f"{at}: expected {_what(hint)}, got {json_kind(value)}")
     raise TypeError(f"{at}: no JSON form for {hint}")
 
 
@@ -227,7 +227,7 @@ def _what(hint: Any) -> str:
     return names.get(hint, "an array" if get_origin(hint) is tuple else "an object")
 
 
-def _kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
     """A JSON value's type, as the JSON spec names it."""
     if value is None:
         return "null"

@@ -35,9 +35,13 @@ from birbctl.protocol.events import (
     SendPayload,
 )
 from birbctl.protocol.identify import IdentifyGate
+from birbctl.protocol.opcodes import CloseCode, client_close_ends_session
 from birbctl.protocol.session import GatewaySession
 from birbctl.protocol.status import GatewayStatus
 from birbctl.protocol.wire import Compression, Direction, Encoding
+
+#: RFC 6455's code for a close frame that carried none; the session is told "no code".
+NO_STATUS_RECEIVED = 1005
 
 Listener = Callable[["Websocket", Action], None]
 
@@ -195,7 +199,7 @@ class Websocket:
         self.session.reconnect(resume, code=code)
         self._perform()
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         self.session.close(code, reason)
         self._perform()
 
@@ -358,10 +362,10 @@ class Websocket:
         if (
             close is None
             and ws.protocol.close_sent is not None
-            and ws.protocol.close_sent.code not in (1000, 1001)
+            and not client_close_ends_session(ws.protocol.close_sent.code)
         ):
             reason = f"closed by birbctl with {ws.protocol.close_sent.code}"
-        if code == 1005:  # a close frame without a code
+        if code == NO_STATUS_RECEIVED:  # a close frame without a code
             code = None
         if self._wire_listeners:
             self._wire(_close_event(conn, ws, code, reason))

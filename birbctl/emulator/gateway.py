@@ -57,9 +57,6 @@ APP_FLAGS_PRIVILEGED = (1 << 13) | (1 << 15) | (1 << 19)
 RTC_REGIONS = ["us-east", "us-central", "atlanta", "us-south", "us-west"]
 _TRACE = '["gateway-prd-emu-1",{"micros":0,"calls":["birbctl-emulator"]}]'
 
-#: What `compress=` may say, from its word (an absent or empty parameter means NONE). The
-#: word "none" is not one: the gateway refuses it as it refuses any other unknown word.
-_QUERY_COMPRESSIONS: dict[str | None, Compression] = {c.query_value: c for c in Compression}
 _CLIENT_OPS_AFTER_IDENTIFY = frozenset(
     {
         Opcode.PRESENCE_UPDATE,
@@ -172,10 +169,11 @@ def parse_connect_query(path: str) -> ConnectParams:
             version = None
     encoding = one("encoding") or Encoding.JSON.value
     word = one("compress") or None
-    compress = _QUERY_COMPRESSIONS.get(word)
-    if compress is None:
-        words = " or ".join(w for w in _QUERY_COMPRESSIONS if w is not None)
-        raise BadQuery(f"compress must be {words}, got {word!r}")
+    try:
+        compress = Compression.from_query(word)
+    except ValueError:
+        words = " or ".join(c.value for c in Compression if c.query_value is not None)
+        raise BadQuery(f"compress must be {words}, got {word!r}") from None
     return ConnectParams(version, encoding, compress)
 
 

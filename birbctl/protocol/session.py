@@ -580,7 +580,7 @@ class GatewaySession:
         else:
             self.connect()
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Close for good. 1000/1001 also invalidate the session; other codes keep it."""
         check_client_close(code, resume=False)
         if client_close_ends_session(code):

@@ -36,6 +36,18 @@ class Compression(enum.StrEnum):
         """
         return cls.NONE if value is None else cls(value)
 
+    @classmethod
+    def from_query(cls, word: str | None) -> Compression:
+        """The member a gateway URL's `compress=` word names; no parameter means NONE.
+
+        "none" is no word Discord knows, so it raises ValueError like any other.
+        """
+        if word is None:
+            return cls.NONE
+        if word == cls.NONE.value:
+            raise ValueError(f"{word!r} is not a compress= word")
+        return cls(word)
+
     @property
     def query_value(self) -> str | None:
         """What goes after `compress=`, or None when the parameter is left out."""

@@ -106,8 +106,8 @@ def test_the_snapshot_reads_the_sessions_counts() -> None:
 
 def test_the_compression_is_the_query_value() -> None:
     for compress, shown in (
-        (None, None),
-        ("zlib-stream", "zlib-stream"),
+        (Compression.NONE, None),
+        (Compression.ZLIB_STREAM, "zlib-stream"),
         (Compression.ZSTD_STREAM, "zstd-stream"),
     ):
         clock = Clock(0.0)
