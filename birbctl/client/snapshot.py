@@ -83,7 +83,12 @@ class ShardSnapshot(JsonForm):
 
 @dataclass(frozen=True, slots=True)
 class PingSnapshot(JsonForm):
-    """`birbctl ping` and the dashboard's ping history: one shard's round trips, in ms."""
+    """`birbctl ping` and the dashboard's ping history: one shard's round trips, in ms.
+
+    The figures repeat `protocol.latency.LatencyStats` field for field, on purpose: the
+    stats are the session's live numbers, this is the frozen picture with the shard and
+    the history that the control socket carries and reads back.
+    """
 
     shard: tuple[int, int]
     last: float | None
