@@ -1,0 +1,124 @@
+"""`birbctl proxy`: stand between your own bot and the Discord API, and watch its session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from birbctl.cli.connection import DurationOpt
+from birbctl.options import DEFAULT_API_URL
+
+LISTEN_HELP = (
+    "Where the bot connects, HOST:PORT on a loopback address (the proxy passes bot tokens "
+    "on); port 0 picks a free one and the command prints it."
+)
+UPSTREAM_HELP = (
+    "The API base to forward to, as --api-url takes it (e.g. http://127.0.0.1:8080/api/v10 "
+    "for `birbctl serve`). Its gateway is asked with GET /gateway."
+)
+UPSTREAM_CA_HELP = (
+    "Also trust this CA certificate (PEM) for an https:// or wss:// upstream, such as a "
+    "local one with a self-signed certificate."
+)
+
+
+def proxy(
+    listen: Annotated[str, typer.Option("--listen", help=LISTEN_HELP)] = "127.0.0.1:0",
+    upstream: Annotated[str, typer.Option("--upstream", help=UPSTREAM_HELP)] = DEFAULT_API_URL,
+    upstream_ca: Annotated[
+        Path | None, typer.Option("--upstream-ca", help=UPSTREAM_CA_HELP)
+    ] = None,
+    duration: DurationOpt = None,
+) -> None:
+    """Proxy a bot's REST calls and gateway connections to the Discord API, and show them.
+
+    Point the bot's API base at the printed rest URL; GET /gateway/bot then sends its
+    gateway connections through the proxy too. Prints one line per REST call and per
+    bot connection opened or closed; never a token.
+    """
+    import asyncio
+
+    code = asyncio.run(_run(listen, upstream, upstream_ca, duration))
+    raise typer.Exit(code)
+
+
+async def _run(listen: str, upstream: str, upstream_ca: Path | None, duration: float | None) -> int:
+    """Serve until --duration passes or a signal comes; 0, or 128 + the signal's number."""
+    import asyncio
+    import contextlib
+    import signal
+    import sys
+    import time
+
+    from birbctl.errors import ConfigError
+    from birbctl.proxy.rest import RestCall
+    from birbctl.proxy.server import ProxyConfig, ProxyServer, parse_listen
+
+    host, port = parse_listen(listen)
+
+    def stamp() -> str:
+        return time.strftime("%H:%M:%S")
+
+    def line(text: str) -> None:
+        sys.stdout.write(f"{stamp()} {text}\n")
+        sys.stdout.flush()
+
+    def rest_call(call: RestCall) -> None:
+        line(call.line())
+
+    def failure(text: str) -> None:
+        sys.stderr.write(f"{stamp()} {text}\n")
+        sys.stderr.flush()
+
+    server = ProxyServer(
+        ProxyConfig(
+            host=host,
+            port=port,
+            upstream=upstream,
+            upstream_ca=None if upstream_ca is None else str(upstream_ca),
+        ),
+        on_rest=rest_call,
+        on_note=line,
+        on_failure=failure,
+    )
+    stop = asyncio.Event()
+    signalled: int | None = None
+
+    def on_signal(signum: int) -> None:
+        nonlocal signalled
+        if signalled is None:
+            signalled = signum
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    stop_signals = (signal.SIGINT, signal.SIGTERM)
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        for signum in stop_signals:
+            loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        try:
+            await server.start()
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+        try:
+            out = sys.stdout
+            out.write(f"gateway  {server.gateway_url}\n")
+            out.write(f"rest     {server.rest_url}\n")
+            out.write(f"upstream {server.upstream.api_url}; Ctrl-C stops\n")
+            out.flush()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(duration):
+                    await stop.wait()
+        finally:
+            await server.stop()
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            for signum in stop_signals:
+                loop.remove_signal_handler(signum)
+    return 0 if signalled is None else 128 + signalled
+
+
+def register(app: typer.Typer) -> None:
+    app.command("proxy")(proxy)

@@ -1,0 +1,435 @@
+"""The proxy's one port: REST under the upstream's API path, the gateway on any other.
+
+A bot's websocket is accepted only once the upstream one is open, so an upstream that is
+down or refuses gives the bot a failed upgrade (502, or the upstream's own status), as a
+real outage does. Then two pumps move frames through a relay (relay.py: it reads every
+message and rewrites READY's resume URL) until either side closes; the close, with its
+code and reason, is passed on to the other side, and a dropped TCP connection is passed
+on as a dropped connection (no close frame), so the upstream session stays resumable
+exactly when it would have without the proxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import itertools
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import WSMsgType, web
+from yarl import URL
+
+from birbctl.errors import ConfigError
+from birbctl.options import DEFAULT_API_URL
+from birbctl.protocol.wire import Compression, Encoding
+from birbctl.proxy.relay import Frame, GatewayRelay, RelayBroken
+from birbctl.proxy.rest import (
+    MAX_REQUEST_BODY,
+    RestCall,
+    RestForwarder,
+    Upstream,
+    describe_failure,
+    error_answer,
+    upstream_ssl,
+)
+from birbctl.proxy.routes import ResumeRoutes, is_resume_path
+
+#: What one upstream message may be: a large bot's READY or GUILD_CREATE, uncompressed.
+MAX_UPSTREAM_MESSAGE = 64 * 1024 * 1024
+#: What one bot message may be. The gateway closes with 4002 past 4096 bytes; this only
+#: bounds what is buffered to pass such a message on so the upstream can say so.
+MAX_BOT_MESSAGE = 1024 * 1024
+#: How long a close handshake may take on either side before the connection is dropped.
+CLOSE_TIMEOUT = 5.0
+#: Opening the upstream TCP (and TLS) connection; answers may then take a while (uploads).
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 60.0
+#: Close codes no close frame may carry (RFC 6455 7.4.1): no code, dropped, TLS failed.
+_NOT_ON_THE_WIRE = frozenset({0, 1005, 1006, 1015})
+GOING_AWAY = 1001
+#: Gateway sessions whose shard is remembered, so a RESUME's connection (which sends no
+#: IDENTIFY) is labelled too.
+SESSIONS_REMEMBERED = 4096
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`HOST:PORT` (`[::1]:PORT` for IPv6) on a loopback address: the proxy forwards bot
+    tokens, so it is not offered to the network."""
+    host, sep, port_text = text.strip().rpartition(":")
+    if not sep or not host:
+        raise ConfigError(f"--listen {text!r}: expected HOST:PORT, e.g. 127.0.0.1:0")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigError(f"--listen {text!r}: the port is not a number") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--listen {text!r}: the port must be 0-65535")
+    host = host.strip("[]")
+    if not _is_loopback(host):
+        raise ConfigError(
+            f"--listen {text!r}: not a loopback address; the proxy passes bot tokens on, "
+            "so it listens on 127.0.0.1 or ::1 only"
+        )
+    return host, port
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyConfig:
+    host: str = "127.0.0.1"
+    port: int = 0
+    upstream: str = DEFAULT_API_URL
+    upstream_ca: str | None = None
+
+
+def _ignore(_text: str) -> None:
+    pass
+
+
+def _ignore_call(_call: RestCall) -> None:
+    pass
+
+
+class ProxyServer:
+    """`async with ProxyServer(config) as proxy:` serves until the block ends."""
+
+    def __init__(
+        self,
+        config: ProxyConfig,
+        *,
+        on_rest: Callable[[RestCall], None] = _ignore_call,
+        on_note: Callable[[str], None] = _ignore,
+        on_failure: Callable[[str], None] = _ignore,
+    ) -> None:
+        """`on_rest` gets each REST call, `on_note` each bot connection opened or closed,
+        `on_failure` each upstream failure; none ever sees a token."""
+        self.config = config
+        self.upstream = Upstream.parse(config.upstream)
+        self._ssl = upstream_ssl(config.upstream_ca)  # a bad file fails before listening
+        self._on_rest = on_rest
+        self._on_note = on_note
+        self._on_failure = on_failure
+        self.routes = ResumeRoutes()
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._rest: RestForwarder | None = None
+        self._ids = itertools.count(1)
+        self._stopping = asyncio.Event()
+        self._active: set[asyncio.Task[object]] = set()
+        self._shards: OrderedDict[str, tuple[int, int]] = OrderedDict()
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=self._ssl),
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT
+            ),
+            auto_decompress=False,  # bodies go back as the upstream encoded them
+            cookie_jar=aiohttp.DummyCookieJar(),  # one proxy, many bots: keep no cookies
+        )
+        self._rest = RestForwarder(
+            self.upstream,
+            self._session,
+            gateway_base=lambda: self.gateway_url,
+            on_call=self._on_rest,
+            on_failure=self._on_failure,
+        )
+        app = web.Application(client_max_size=MAX_REQUEST_BODY)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        try:
+            await site.start()
+        except OSError:
+            await self.stop()
+            raise
+        self.port = int(self._runner.addresses[0][1])
+        self.routes.base = self.gateway_url
+
+    async def stop(self) -> None:
+        """Close every bot connection (1001, both sides) and stop listening."""
+        self._stopping.set()
+        if self._active:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLOSE_TIMEOUT + 1):
+                    await asyncio.gather(*self._active, return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> ProxyServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def _host(self) -> str:
+        host = self.config.host
+        return f"[{host}]" if ":" in host else host
+
+    @property
+    def gateway_url(self) -> str:
+        """What the bot is told to connect to (the rewritten GET /gateway/bot url)."""
+        return f"ws://{self._host}:{self.port}"
+
+    @property
+    def rest_url(self) -> str:
+        """The API base a bot points at instead of the upstream's."""
+        return f"http://{self._host}:{self.port}{self.upstream.prefix}"
+
+    # --- HTTP ----------------------------------------------------------------------------
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        assert self._rest is not None
+        rest = self.upstream.is_rest_path(request.path)
+        if not rest and request.headers.get("Upgrade", "").lower() == "websocket":
+            task = asyncio.current_task()
+            assert task is not None
+            self._active.add(task)
+            try:
+                return await self._gateway(request)
+            finally:
+                self._active.discard(task)
+        if rest:
+            return await self._rest.handle(request)
+        return error_answer(404, "404: Not Found")
+
+    # --- the gateway ---------------------------------------------------------------------
+
+    async def _gateway(self, request: web.Request) -> web.StreamResponse:
+        assert self._session is not None and self._rest is not None
+        number = next(self._ids)
+        try:
+            encoding = Encoding(request.query.get("encoding", Encoding.JSON.value))
+            compress = Compression.from_query(request.query.get("compress"))
+        except ValueError as exc:
+            self._on_note(f"bot #{number} refused: {exc}")
+            return error_answer(400, f"400: {exc}")
+        real = self.routes.lookup(request.path) if is_resume_path(request.path) else None
+        kind = "resume" if real is not None else "new"
+        if real is None and is_resume_path(request.path):
+            self._on_note(f"bot #{number}: unknown resume URL; using the upstream's gateway")
+        target = "the gateway"
+        try:
+            base = real if real is not None else await self._rest.gateway_url()
+            url = _with_query(base, request.query_string)
+            target = f"{url.scheme}://{url.authority}"
+            upstream = await self._session.ws_connect(
+                url,
+                compress=0,  # Discord offers no permessage-deflate
+                autoping=True,
+                heartbeat=None,  # the gateway's liveness check is the bot's own heartbeat
+                max_msg_size=MAX_UPSTREAM_MESSAGE,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=CLOSE_TIMEOUT),
+                headers=_user_agent(request),
+            )
+        except (aiohttp.ClientError, TimeoutError, KeyError, TypeError, ValueError) as exc:
+            if real is None:
+                self._rest.forget_gateway_url()
+            if isinstance(exc, KeyError | TypeError | ValueError):
+                why = f"upstream {self.upstream.origin}: GET /gateway named no usable url"
+            else:
+                why = describe_failure(
+                    exc, target if target != "the gateway" else self.upstream.origin
+                )
+            self._on_failure(f"bot #{number}: {why}")
+            status = exc.status if isinstance(exc, aiohttp.WSServerHandshakeError) else 502
+            status = status if status >= 400 else 502
+            return error_answer(status, f"{status}: the upstream gateway is unavailable")
+        bot = web.WebSocketResponse(
+            compress=False, max_msg_size=MAX_BOT_MESSAGE, autoping=True, timeout=CLOSE_TIMEOUT
+        )
+        try:
+            await bot.prepare(request)
+        except (ConnectionError, aiohttp.ClientError, RuntimeError):
+            _drop_upstream(upstream)  # the bot has gone: its session stays resumable
+            return bot
+        relay = GatewayRelay(
+            encoding=encoding,
+            compress=compress,
+            resume_url_for=self.routes.register,
+            url=str(url),
+            conn=number,
+        )
+        self._on_note(f"bot #{number} connected ({kind}, {encoding}, {compress}) -> {target}")
+        side, code, reason = await _pump(bot, upstream, relay, request, self._stopping)
+        self._on_note(
+            f"bot #{number}{self._shard_words(relay)} {_ending_words(side, code, reason)}"
+        )
+        return bot
+
+    def _shard_words(self, relay: GatewayRelay) -> str:
+        """' shard 0/1' from the connection's IDENTIFY, or from the IDENTIFY of the
+        session it resumed; empty when neither was seen."""
+        shard = relay.shard
+        session = relay.session_id
+        if shard is not None and session is not None:
+            self._shards[session] = shard
+            self._shards.move_to_end(session)
+            while len(self._shards) > SESSIONS_REMEMBERED:
+                self._shards.popitem(last=False)
+        elif shard is None and session is not None:
+            shard = self._shards.get(session)
+        return "" if shard is None else f" shard {shard[0]}/{shard[1]}"
+
+
+def _ending_words(side: str, code: int | None, reason: str) -> str:
+    said = " (dropped)" if code is None else f" {code}"
+    why = f" ({reason})" if reason else ""
+    return f"closed by {side}{said}{why}"
+
+
+def _with_query(base: str, query_string: str) -> URL:
+    """The upstream gateway URL with the bot's own query (v, encoding, compress) on it."""
+    url = URL(base)
+    if url.scheme not in ("ws", "wss") or not url.host:
+        raise ValueError(f"not a gateway URL: {base!r}")
+    plain = str(url.with_query(None).with_fragment(None))
+    return URL(plain + (f"?{query_string}" if query_string else ""), encoded=True)
+
+
+def _user_agent(request: web.Request) -> dict[str, str]:
+    agent = request.headers.get("User-Agent")
+    return {"User-Agent": agent} if agent is not None else {}
+
+
+async def _send(
+    ws: web.WebSocketResponse | aiohttp.ClientWebSocketResponse, frames: list[Frame]
+) -> None:
+    for frame in frames:
+        if isinstance(frame, str):
+            await ws.send_str(frame)
+        else:
+            await ws.send_bytes(frame)
+
+
+Ending = tuple[str, int | None, str]  # who ended it, the close code (None: dropped), reason
+
+
+async def _from_upstream(
+    upstream: aiohttp.ClientWebSocketResponse, bot: web.WebSocketResponse, relay: GatewayRelay
+) -> Ending:
+    while True:
+        message = await upstream.receive()
+        if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+            try:
+                frames = relay.from_upstream(message.data)
+            except RelayBroken as broken:
+                return ("proxy", broken.code, broken.reason)
+            try:
+                await _send(bot, frames)
+            except (ConnectionError, aiohttp.ClientError, RuntimeError):
+                return ("bot", None, "")
+        elif message.type is WSMsgType.CLOSE:
+            return ("upstream", message.data, message.extra or "")
+        elif message.type is WSMsgType.ERROR:
+            return ("upstream", None, str(message.data))
+        else:  # CLOSING, CLOSED: the connection is gone
+            return ("upstream", _sent_code(upstream.close_code), "")
+
+
+async def _from_bot(
+    bot: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse, relay: GatewayRelay
+) -> Ending:
+    while True:
+        message = await bot.receive()
+        if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+            try:
+                await _send(upstream, relay.from_bot(message.data))
+            except (ConnectionError, aiohttp.ClientError, RuntimeError):
+                return ("upstream", None, "")
+        elif message.type is WSMsgType.CLOSE:
+            return ("bot", message.data, message.extra or "")
+        elif message.type is WSMsgType.ERROR:
+            return ("bot", None, str(message.data))
+        else:
+            return ("bot", _sent_code(bot.close_code), "")
+
+
+def _sent_code(code: int | None) -> int | None:
+    return None if code is None or code in _NOT_ON_THE_WIRE else code
+
+
+async def _pump(
+    bot: web.WebSocketResponse,
+    upstream: aiohttp.ClientWebSocketResponse,
+    relay: GatewayRelay,
+    request: web.Request,
+    stopping: asyncio.Event,
+) -> Ending:
+    """Frames both ways until one side ends; then that ending is passed to the other."""
+    down = asyncio.create_task(_from_upstream(upstream, bot, relay))
+    up = asyncio.create_task(_from_bot(bot, upstream, relay))
+    stop = asyncio.create_task(stopping.wait())
+    try:
+        done, _ = await asyncio.wait({down, up, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if stop in done:
+            ending: Ending = ("proxy", GOING_AWAY, "birbctl proxy is stopping")
+        else:
+            # ("proxy", ...) here: the relay broke (it has said so itself).
+            ending = (down if down in done else up).result()
+        side, code, reason = ending
+        code = _sent_code(code)
+        message = reason.encode()[:123]  # a close frame's reason fits in 123 bytes
+        if side == "upstream":
+            relay.upstream_closed(code, reason)
+        elif side == "bot" or stop in done:
+            relay.bot_closed(code, reason)
+        async with asyncio.timeout(CLOSE_TIMEOUT + 1):
+            if side != "bot":
+                if code is None:
+                    _drop_bot(request)
+                else:
+                    await bot.close(code=code, message=message)
+            if side != "upstream":
+                if code is None:
+                    _drop_upstream(upstream)
+                else:
+                    await upstream.close(code=code, message=message)
+        return (side, code, reason)
+    except TimeoutError:
+        _drop_bot(request)
+        _drop_upstream(upstream)
+        return ("proxy", None, "close handshake timed out")
+    finally:
+        for task in (down, up, stop):
+            task.cancel()
+        for task in (down, up, stop):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if not upstream.closed:
+            _drop_upstream(upstream)
+
+
+def _drop_bot(request: web.Request) -> None:
+    """End the bot's TCP connection without a close frame, as a dropped upstream did."""
+    if request.transport is not None:
+        request.transport.abort()
+
+
+def _drop_upstream(upstream: aiohttp.ClientWebSocketResponse) -> None:
+    """End the upstream TCP connection without a close frame, so the session stays
+    resumable as it does when a bot's connection drops. aiohttp's client websocket has
+    no public way to do this; closing its response closes the connection."""
+    upstream._response.close()
