@@ -10,6 +10,7 @@ and Content-Encoding untouched (no decompression on the way back).
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 import time
 from collections.abc import Callable
@@ -129,7 +130,10 @@ def describe_failure(exc: BaseException, target: str) -> str:
     if isinstance(exc, aiohttp.ClientSSLError):
         return f"upstream {target}: TLS failed ({exc})"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        why = exc.os_error.strerror or str(exc.os_error)
+        error = exc.os_error
+        # asyncio words a refused connection "Connect call failed (address)"; the errno
+        # says it in one word the user knows.
+        why = os.strerror(error.errno) if error.errno else (error.strerror or str(error))
         return f"upstream {target} unreachable: {why}"
     if isinstance(exc, aiohttp.WSServerHandshakeError):
         return f"upstream {target} refused the websocket: HTTP {exc.status} {exc.message}"
@@ -244,7 +248,7 @@ class RestForwarder:
             # The answer is read and written again: ask for it uncompressed.
             headers.popall("Accept-Encoding", None)
             skip |= {"Accept-Encoding"}
-        url = self.upstream.url_for(request.path, request.query_string)
+        url = self.upstream.url_for(request.rel_url.raw_path, request.rel_url.raw_query_string)
         body = await request.read() if request.can_read_body else None
         started = time.perf_counter()
         try:

@@ -233,7 +233,7 @@ class ProxyServer:
         target = "the gateway"
         try:
             base = real if real is not None else await self._rest.gateway_url()
-            url = _with_query(base, request.query_string)
+            url = _with_query(base, request.rel_url.raw_query_string)
             target = f"{url.scheme}://{url.authority}"
             upstream = await self._session.ws_connect(
                 url,
