@@ -247,12 +247,12 @@ class ProxyServer:
         except (aiohttp.ClientError, TimeoutError, KeyError, TypeError, ValueError) as exc:
             if real is None:
                 self._rest.forget_gateway_url()
-            if isinstance(exc, KeyError | TypeError | ValueError):
-                why = f"upstream {self.upstream.origin}: GET /gateway named no usable url"
-            else:
+            if isinstance(exc, aiohttp.ClientError | TimeoutError):  # (some are ValueErrors)
                 why = describe_failure(
                     exc, target if target != "the gateway" else self.upstream.origin
                 )
+            else:
+                why = f"upstream {self.upstream.origin}: GET /gateway named no usable url"
             self._on_failure(f"bot #{number}: {why}")
             status = exc.status if isinstance(exc, aiohttp.WSServerHandshakeError) else 502
             status = status if status >= 400 else 502
