@@ -198,3 +198,28 @@ async def test_an_unreachable_gateway_fails_the_upgrade_and_others_are_still_ser
         assert bad.value.response.status_code == 400
     (line,) = out.failures
     assert line == f"bot #1: upstream ws://127.0.0.1:{dead} unreachable: Connection refused"
+
+
+async def test_an_unknown_resume_key_opens_the_upstreams_gateway() -> None:
+    async with running_upstream() as upstream, running_proxy(upstream.api_url) as (proxy, out):
+        url = proxy.gateway_url + "/resume/forgotten?v=10&encoding=json"
+        async with connect(url, compression=None) as ws:
+            assert await ws.recv() == HELLO
+    assert out.notes[0] == "bot #1: unknown resume URL; using the upstream's gateway"
+    assert out.notes[1].startswith("bot #1 connected (new, json, none) -> ws://")
+
+
+async def test_stopping_the_proxy_closes_both_sides_going_away() -> None:
+    async with running_upstream() as upstream:
+        async with running_proxy(upstream.api_url) as (proxy, out):
+            ws = await connect(proxy.gateway_url + "/?v=10&encoding=json", compression=None)
+            assert await ws.recv() == HELLO
+            stopping = asyncio.create_task(proxy.stop())
+            assert await close_code_of(ws) == 1001
+            await stopping
+        for _ in range(100):
+            if upstream.closes:
+                break
+            await asyncio.sleep(0.02)
+    assert upstream.closes == [1001]
+    assert out.notes[-1] == "bot #1 closed by proxy 1001 (birbctl proxy is stopping)"
