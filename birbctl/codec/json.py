@@ -22,17 +22,25 @@ def json_error(
 ) -> DecodeError:
     """The DecodeError for what orjson refused in `data` (only called on failure).
 
-    orjson reports "... (char N)"; N is the byte offset for ASCII input and close enough
-    otherwise to find the spot. Two cases it gets wrong are fixed here: invalid UTF-8
-    (orjson says char 0 whatever the byte) points at the first bad byte, and its depth
-    limit becomes the one nesting error every path gives.
+    orjson reports "... (char N)", counting characters; errors give byte offsets, so N is
+    turned into the UTF-8 byte offset of that character. Invalid UTF-8 (orjson says char
+    0 whatever the byte) points at the first bad byte, and orjson's depth limit becomes
+    the one nesting error every path gives.
     """
     if exc.msg == "depth limit exceeded":
         return NestingError()
     if "UTF-8" in exc.msg:
         bad = _first_bad_utf8(data)
         return DecodeError(f"invalid JSON: {exc.msg}", offset=exc.pos if bad is None else bad)
-    return DecodeError(f"invalid JSON: {exc.msg}", offset=exc.pos)
+    return DecodeError(f"invalid JSON: {exc.msg}", offset=_byte_offset(data, exc.pos))
+
+
+def _byte_offset(data: bytes | bytearray | memoryview | str, char: int) -> int:
+    """The UTF-8 byte offset of character `char` (orjson has checked the text is UTF-8)."""
+    text = data if isinstance(data, str) else bytes(data).decode("utf-8", "surrogateescape")
+    if text.isascii():
+        return char
+    return len(text[:char].encode("utf-8", "surrogatepass"))
 
 
 def _first_bad_utf8(data: bytes | bytearray | memoryview | str) -> int | None:

@@ -84,3 +84,16 @@ def test_capture_frames(tmp_path: Path) -> None:
     assert errors[0].frame == 4
     assert errors[0].message.endswith(f"(at byte {AT} of the message)")
     assert errors[0].message.startswith("invalid JSON: ")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"éé": x}', '{"😀": x}', '{"a": x}', '["ü", "ß", x]'],
+)
+def test_the_offset_is_in_bytes_whatever_the_characters(text: str) -> None:
+    """orjson counts characters; a located error says the byte, as a hex dump would."""
+    expected = text.encode().index(b"x")
+    for data in (text.encode(), text):
+        with pytest.raises(DecodeError) as caught:
+            decode_json(data)
+        assert caught.value.offset == expected, data
