@@ -51,7 +51,7 @@ def decode(
 
     from birbctl.capture.skips import SkipCounter
     from birbctl.capture.sources import iter_messages
-    from birbctl.cli.output import stdout_pipe
+    from birbctl.cli.output import stdout_blocks, stdout_pipe
     from birbctl.errors import ConfigError, DecodeError
 
     if to is DecodeOutput.ETF and not stats and not force and sys.stdout.isatty():
@@ -86,8 +86,11 @@ def decode(
                     DecodeOutput.JSON: emit.write_json,
                     DecodeOutput.ETF: emit.write_etf,
                 }[to]
-                # Reading a pipe, the input may be live: show each message as it comes.
-                write(messages(), sys.stdout.buffer, flush="-" in files, on_error=skips)
+                if "-" in files:  # a pipe may be live: show each message as it comes
+                    write(messages(), sys.stdout.buffer, flush=True, on_error=skips)
+                else:
+                    with stdout_blocks() as out:
+                        write(messages(), out, on_error=skips)
         except DecodeError as exc:  # found on output (a message nested too deep)
             raise exc.located(file=current[0]) from None
     if skips is not None:

@@ -148,3 +148,52 @@ def test_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     path = tmp_path / "many.jsonl"
     path.write_bytes(b'{"op": 11, "d": null}\n' * 200_000)
     assert_quiet_on_closed_pipe("decode", str(path))
+
+
+# What the child reports at exit: how many write system calls it made (Linux /proc).
+_COUNT_WRITES = """
+import atexit, os, sys
+def report():
+    with open("/proc/self/io") as fh:
+        syscw = [l for l in fh.read().splitlines() if l.startswith("syscw:")][0]
+    os.write(2, syscw.encode() + b"\\n")
+atexit.register(report)
+sys.argv = ["birbctl", *sys.argv[1:]]
+from birbctl.cli.app import main
+main()
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux /proc/self/io")
+def test_a_file_decodes_in_large_writes_even_unbuffered(tmp_path: Path) -> None:
+    """PYTHONUNBUFFERED=1 (set in many containers) must not make each line a system call
+    when the input is a file; a pipe on stdin may be live, so there each message goes
+    out at once."""
+    import os
+    import sys
+    import zlib
+
+    from birbctl.capture.writer import CaptureWriter
+
+    path = tmp_path / "many.capture"
+    deflate = zlib.compressobj()
+    with CaptureWriter(path, url="wss://g/?v=10", encoding="json", compress="zlib-stream") as w:
+        w.opened(1, t=1.0)
+        for s in range(1, 3001):
+            message = b'{"op":0,"t":"MESSAGE_CREATE","s":%d,"d":{"content":"hi"}}' % s
+            frame = deflate.compress(message) + deflate.flush(zlib.Z_SYNC_FLUSH)
+            w.frame(1, "recv", frame, t=1.0 + s / 1000)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    def run(*args: str, stdin: bytes | None = None) -> tuple[bytes, int]:
+        result = subprocess.run(
+            [sys.executable, "-c", _COUNT_WRITES, "decode", *args],
+            input=stdin, capture_output=True, env=env, timeout=60, check=True,
+        )  # fmt: skip
+        return result.stdout, int(result.stderr.split(b"syscw:")[1])
+
+    from_file, file_writes = run(str(path))
+    from_pipe, pipe_writes = run("-", stdin=path.read_bytes())
+    assert from_file == from_pipe and from_file.count(b"\n") == 3000
+    assert file_writes < 50, file_writes  # about 260 KB: a few 128 KiB blocks
+    assert pipe_writes >= 3000  # live: one write a message
