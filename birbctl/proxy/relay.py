@@ -147,7 +147,7 @@ class GatewayRelay:
         *,
         encoding: Encoding,
         compress: Compression,
-        resume_url_for: Callable[[str], str],
+        resume_url_for: Callable[[str], str],  # must not raise: READY is lost if it does
         clock: Callable[[], float] = time.time,
         url: str = "",
         conn: int = 0,
@@ -193,7 +193,7 @@ class GatewayRelay:
         self.resumes_sent = 0  # op 6 sent by the bot
         self.resumed = 0  # RESUMED received
         self._guilds_expected = 0
-        self._guilds_pending: set[Any] = set()
+        self._guilds_pending: set[str | int] = set()
         self.upstream_frames = 0
         self.bot_frames = 0
         #: Every close reported, in order; the first says who ended the connection.
@@ -369,8 +369,8 @@ class GatewayRelay:
             self._set_status(_S.READY)
             return None
         if t == "GUILD_CREATE":
-            if type(d) is dict and self._guilds_pending:
-                self._guilds_pending.discard(d.get("id"))
+            if type(d) is dict and self._guilds_pending and _is_id(d.get("id")):
+                self._guilds_pending.discard(d["id"])
             return None
         self._set_status(_S.READY)
         if type(d) is not dict:
@@ -381,7 +381,9 @@ class GatewayRelay:
         if type(guilds) is list:
             self._guilds_expected = len(guilds)
             self._guilds_pending = {
-                g.get("id") for g in guilds if type(g) is dict and g.get("unavailable")
+                g["id"]
+                for g in guilds
+                if type(g) is dict and g.get("unavailable") is True and _is_id(g.get("id"))
             }
         real = d.get("resume_gateway_url")
         if not isinstance(real, str):
@@ -464,6 +466,12 @@ class GatewayRelay:
     def _emit(self, event: RelayEvent) -> None:
         for listener in self._listeners:
             listener(event)
+
+
+def _is_id(value: Any) -> bool:
+    """A guild id as JSON (str) or ETF (int) carries it; anything else (a hostile list)
+    is not hashable, or not an id."""
+    return type(value) is str or type(value) is int
 
 
 def _shard_of(value: Any) -> tuple[int, int] | None:

@@ -267,3 +267,39 @@ def test_non_dispatch_payloads_pass_and_odd_t_is_counted() -> None:
     assert relay.from_upstream(b"[1, 2]") == [b"[1, 2]"]
     assert relay.seq == 3
     assert relay.events == 1
+
+
+ODD_VALUES: list[Any] = [None, True, 1.5, -1, "x", [], [1, [2]], {}, {"id": [1]}, [{"id": [1]}]]
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_odd_payloads_pass_through_without_raising(encoding: Encoding) -> None:
+    """Well-formed messages with the wrong shapes in every field the relay reads, both
+    ways: all delivered unchanged, none raises. Bounded: 10 values x 8 fields."""
+    relay, _ = relay_for(encoding, Compression.ZLIB_STREAM)
+    relay._resume_url_for = lambda url: url  # a str URL is taken as given: none changes
+    bot = Bot(Compression.ZLIB_STREAM)
+    deflater = make_deflater(Compression.ZLIB_STREAM)
+    sent: list[bytes] = []
+    for value in ODD_VALUES:
+        payloads: list[dict[str, Any]] = [
+            {"op": value, "d": value, "s": value, "t": value},
+            {"op": 0, "s": 1, "t": "READY", "d": value},
+            {"op": 0, "s": 1, "t": "READY", "d": {"guilds": value, "resume_gateway_url": value}},
+            {"op": 0, "s": 1, "t": "READY", "d": {"guilds": [value], "session_id": value}},
+            {"op": 0, "s": 1, "t": "GUILD_CREATE", "d": {"id": value}},
+            {"op": 11, "d": value},
+        ]
+        for payload in payloads:
+            message = (
+                encode_etf(payload, style=EtfStyle.SERVER)
+                if encoding is Encoding.ETF
+                else orjson.dumps(payload)
+            )
+            sent.append(message)
+            bot.receive(relay.from_upstream(deflater.frame(message)))
+        for payload in ({"op": 2, "d": {"shard": value, "token": "t"}}, {"op": 6, "d": value}):
+            message = encode_etf(payload) if encoding is Encoding.ETF else orjson.dumps(payload)
+            assert relay.from_bot(message) == [message]
+    assert bot.messages == sent
+    assert relay.snapshot().guilds_ready == relay.snapshot().guilds_expected == 1
