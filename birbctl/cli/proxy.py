@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -72,6 +73,7 @@ async def _run(listen: str, upstream: str, upstream_ca: Path | None, duration: f
         sys.stderr.write(f"{stamp()} {text}\n")
         sys.stderr.flush()
 
+    _aiohttp_logs_in_one_line(failure)
     server = ProxyServer(
         ProxyConfig(
             host=host,
@@ -118,6 +120,23 @@ async def _run(listen: str, upstream: str, upstream_ca: Path | None, duration: f
             for signum in stop_signals:
                 loop.remove_signal_handler(signum)
     return 0 if signalled is None else 128 + signalled
+
+
+def _aiohttp_logs_in_one_line(write: Callable[[str], None]) -> None:
+    """aiohttp logs what it could not handle (a malformed request, a handler's bug) with
+    a traceback; here each is one line naming the error's class only, since its text can
+    quote the request (and so a token)."""
+    import logging
+
+    class OneLine(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            error = record.exc_info[1] if record.exc_info else None
+            detail = "" if error is None else f" ({type(error).__name__})"
+            write(f"{record.getMessage().split(chr(10), 1)[0]}{detail}")
+
+    logger = logging.getLogger("aiohttp")
+    logger.handlers[:] = [OneLine(logging.WARNING)]
+    logger.propagate = False
 
 
 def register(app: typer.Typer) -> None:

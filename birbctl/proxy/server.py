@@ -51,6 +51,7 @@ READ_TIMEOUT = 60.0
 #: Close codes no close frame may carry (RFC 6455 7.4.1): no code, dropped, TLS failed.
 _NOT_ON_THE_WIRE = frozenset({0, 1005, 1006, 1015})
 GOING_AWAY = 1001
+INTERNAL_ERROR = 1011
 #: Gateway sessions whose shard is remembered, so a RESUME's connection (which sends no
 #: IDENTIFY) is labelled too.
 SESSIONS_REMEMBERED = 4096
@@ -355,8 +356,9 @@ async def _from_bot(
     while True:
         message = await bot.receive()
         if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+            frames = relay.from_bot(message.data)
             try:
-                await _send(upstream, relay.from_bot(message.data))
+                await _send(upstream, frames)
             except (ConnectionError, aiohttp.ClientError, RuntimeError):
                 return ("upstream", None, "")
         elif message.type is WSMsgType.CLOSE:
@@ -387,8 +389,17 @@ async def _pump(
         if stop in done:
             ending: Ending = ("proxy", GOING_AWAY, "birbctl proxy is stopping")
         else:
-            # ("proxy", ...) here: the relay broke (it has said so itself).
-            ending = (down if down in done else up).result()
+            pump = down if down in done else up
+            failed = pump.exception()
+            if failed is None:
+                # ("proxy", ...) here: the relay broke (it has said so itself).
+                ending = pump.result()
+            else:
+                # A bug, not the traffic: this connection ends (1011, both sides), the
+                # proxy goes on. Only the error's class is shown: its text could quote
+                # what the bot sent.
+                name = type(failed).__name__
+                ending = ("proxy", INTERNAL_ERROR, f"birbctl proxy: internal error ({name})")
         side, code, reason = ending
         code = _sent_code(code)
         message = reason.encode()[:123]  # a close frame's reason fits in 123 bytes

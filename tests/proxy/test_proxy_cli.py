@@ -150,3 +150,42 @@ async def test_an_untrusted_upstream_certificate_is_one_line_on_stderr(tmp_path:
         "certificate); pass --upstream-ca FILE to trust its CA"
     )
     no_token("".join(lines), out, err)
+
+
+async def test_a_malformed_request_is_one_line_and_no_traceback() -> None:
+    proxy = await ProxyProcess.start("--upstream", "http://127.0.0.1:9/api/v10")
+    try:
+        port = int(proxy.head[0].rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GARBAGE {TOKEN}\r\nAuthorization: Bot {TOKEN}\r\n\r\n".encode())
+        await writer.drain()
+        async with asyncio.timeout(10):
+            answer = await reader.read()
+        writer.close()
+        assert answer.split(b"\r\n", 1)[0].endswith(b" 400 Bad Request")
+    finally:
+        code, out, err = await proxy.stop(signal.SIGINT)
+    assert code == 130
+    assert "Traceback" not in err
+    assert len(err.splitlines()) <= 1, err
+    no_token(out, err)
+
+
+def test_aiohttp_errors_are_one_line_naming_only_the_class(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import logging
+
+    from birbctl.cli.proxy import _aiohttp_logs_in_one_line
+
+    logger = logging.getLogger("aiohttp")
+    monkeypatch.setattr(logger, "handlers", list(logger.handlers))
+    monkeypatch.setattr(logger, "propagate", logger.propagate)
+    lines: list[str] = []
+    _aiohttp_logs_in_one_line(lines.append)
+    try:
+        raise ValueError(f"a request quoting {TOKEN}")
+    except ValueError:
+        logging.getLogger("aiohttp.server").exception("Error handling request\nsecond line")
+    logging.getLogger("aiohttp.access").info("not shown: below WARNING")
+    assert lines == ["Error handling request (ValueError)"]

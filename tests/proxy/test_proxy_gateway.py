@@ -223,3 +223,36 @@ async def test_stopping_the_proxy_closes_both_sides_going_away() -> None:
             await asyncio.sleep(0.02)
     assert upstream.closes == [1001]
     assert out.notes[-1] == "bot #1 closed by proxy 1001 (birbctl proxy is stopping)"
+
+
+async def test_a_relay_bug_ends_that_connection_with_1011_and_others_go_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from birbctl.proxy.relay import GatewayRelay
+
+    real = GatewayRelay.from_bot
+
+    def from_bot(self: GatewayRelay, frame: bytes | str) -> list[bytes | str]:
+        if frame == "boom":
+            raise RuntimeError(f"a bug quoting the frame {TOKEN}")
+        return real(self, frame)
+
+    monkeypatch.setattr(GatewayRelay, "from_bot", from_bot)
+    async with running_upstream() as upstream, running_proxy(upstream.api_url) as (proxy, out):
+        async with connect(proxy.gateway_url + "/?v=10&encoding=json", compression=None) as ws:
+            assert await ws.recv() == HELLO
+            await ws.send("boom")
+            assert await close_code_of(ws) == 1011
+        async with connect(proxy.gateway_url + "/?v=10&encoding=json", compression=None) as ws:
+            assert await ws.recv() == HELLO
+            await ws.send("still here")
+            assert await ws.recv() == "still here"
+        for _ in range(100):
+            if len(upstream.closes) == 2:
+                break
+            await asyncio.sleep(0.02)
+    assert upstream.closes[0] == 1011
+    assert (
+        out.notes[1] == "bot #1 closed by proxy 1011 (birbctl proxy: internal error (RuntimeError))"
+    )
+    no_token(out.text())
