@@ -81,10 +81,15 @@ class Upstream:
         return _under(path, self.prefix) or _under(path, "/api")
 
     def url_for(self, path: str, query_string: str) -> URL:
-        """The upstream URL for a request to the proxy at `path?query_string`: the same
-        path on the upstream's origin, or under its base when the base has a longer
-        path than the proxy's (an API mounted somewhere else)."""
-        target = path if path.startswith("/api") or not self.prefix else self.prefix + path
+        """The upstream URL for a request to the proxy at `path?query_string` (both as
+        the bot encoded them). Under the upstream's API path: the same path. Under /api
+        otherwise (another API version): that path where the upstream's /api is, so an
+        API mounted below a path of its own is still reached."""
+        if _under(path, self.prefix):
+            target = path
+        else:
+            mount, found, _ = self.prefix.rpartition("/api")
+            target = (mount if found else self.prefix) + path
         raw = target + (f"?{query_string}" if query_string else "")
         return URL(self.origin + raw, encoded=True)
 
@@ -145,23 +150,15 @@ def describe_failure(exc: BaseException, target: str) -> str:
 
 
 def forward_headers(headers: Any) -> tuple[CIMultiDict[str], frozenset[str]]:
-    """The bot's headers for the upstream (hop-by-hop ones out, the rest in order and
-    repeated as they came), and which of aiohttp's own defaults to leave out."""
-    named = {
-        token.strip().lower()
-        for value in headers.getall("Connection", [])
-        for token in value.split(",")
-    }
-    kept: CIMultiDict[str] = CIMultiDict()
-    for key, value in headers.items():
-        lower = key.lower()
-        if lower not in HOP_BY_HOP and lower not in named:
-            kept.add(key, value)
+    """The bot's headers for the upstream (end-to-end ones, in order and repeated as they
+    came), and which of aiohttp's own default headers to leave out."""
+    kept = end_to_end(headers)
     skip = frozenset(name for name in _AUTO_HEADERS if name not in kept)
     return kept, skip
 
 
-def answer_headers(headers: Any) -> CIMultiDict[str]:
+def end_to_end(headers: Any) -> CIMultiDict[str]:
+    """`headers` without the hop-by-hop ones, nor those their Connection header names."""
     named = {
         token.strip().lower()
         for value in headers.getall("Connection", [])
@@ -262,7 +259,7 @@ class RestForwarder:
             ) as answer:
                 payload = await answer.read()
                 status, reason = answer.status, answer.reason
-                out_headers = answer_headers(answer.headers)
+                out_headers = end_to_end(answer.headers)
         except (aiohttp.ClientError, TimeoutError) as exc:
             status = 504 if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError) else 502
             self._on_failure(describe_failure(exc, self.upstream.origin))

@@ -144,3 +144,31 @@ async def test_an_unreachable_upstream_is_a_502_and_one_line() -> None:
     assert line.startswith(f"upstream http://127.0.0.1:{port} unreachable: "), line
     assert [c.status for c in out.calls] == [502]
     no_token(out.text())
+
+
+def test_paths_map_onto_the_upstream_as_the_bot_wrote_them() -> None:
+    import pytest
+
+    from birbctl.errors import ConfigError
+    from birbctl.proxy.rest import Upstream
+
+    discord = Upstream.parse("https://discord.com/api/v10")
+    assert discord.prefix == "/api/v10"
+    assert str(discord.url_for("/api/v10/channels/1/messages", "a=%20b")) == (
+        "https://discord.com/api/v10/channels/1/messages?a=%20b"
+    )
+    assert str(discord.url_for("/api/v9/gateway", "")) == "https://discord.com/api/v9/gateway"
+    assert discord.route("/api/v10/gateway/bot/") == "/gateway/bot"
+    assert discord.route("/api/users/@me") == "/users/@me"
+    assert discord.route("/api/v9/users/@me") == "/users/@me"
+    assert discord.is_rest_path("/api") and not discord.is_rest_path("/apiary")
+    mounted = Upstream.parse("http://127.0.0.1:8080/discord/api/v10/")
+    assert mounted.is_rest_path("/discord/api/v10/users/@me")
+    assert str(mounted.url_for("/discord/api/v10/users/@me", "")) == (
+        "http://127.0.0.1:8080/discord/api/v10/users/@me"
+    )
+    assert str(mounted.url_for("/api/v9/users/@me", "")) == (
+        "http://127.0.0.1:8080/discord/api/v9/users/@me"
+    )
+    with pytest.raises(ConfigError, match="--upstream must be"):
+        Upstream.parse("discord.com/api/v10")
