@@ -136,7 +136,9 @@ class ProxyServer:
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=self._ssl),
+            # No limit on connections: each bot websocket holds one for its whole life,
+            # so a pool limit would stall a bot's 101st shard; the bots bound the count.
+            connector=aiohttp.TCPConnector(ssl=self._ssl, limit=0),
             timeout=aiohttp.ClientTimeout(
                 total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT
             ),
@@ -204,7 +206,8 @@ class ProxyServer:
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         assert self._rest is not None
         rest = self.upstream.is_rest_path(request.path)
-        if not rest and request.headers.get("Upgrade", "").lower() == "websocket":
+        upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+        if not rest and upgrade and request.method == "GET":
             task = asyncio.current_task()
             assert task is not None
             self._active.add(task)
@@ -221,6 +224,11 @@ class ProxyServer:
     async def _gateway(self, request: web.Request) -> web.StreamResponse:
         assert self._session is not None and self._rest is not None
         number = next(self._ids)
+        bot = web.WebSocketResponse(
+            compress=False, max_msg_size=MAX_BOT_MESSAGE, autoping=True, timeout=CLOSE_TIMEOUT
+        )
+        if not bot.can_prepare(request).ok:  # not a websocket handshake aiohttp can answer
+            return error_answer(400, "400: Bad Request")
         try:
             encoding = Encoding(request.query.get("encoding", Encoding.JSON.value))
             compress = Compression.from_query(request.query.get("compress"))
@@ -258,9 +266,6 @@ class ProxyServer:
             status = exc.status if isinstance(exc, aiohttp.WSServerHandshakeError) else 502
             status = status if status >= 400 else 502
             return error_answer(status, f"{status}: the upstream gateway is unavailable")
-        bot = web.WebSocketResponse(
-            compress=False, max_msg_size=MAX_BOT_MESSAGE, autoping=True, timeout=CLOSE_TIMEOUT
-        )
         try:
             await bot.prepare(request)
         except (ConnectionError, aiohttp.ClientError, RuntimeError):

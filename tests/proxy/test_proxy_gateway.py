@@ -256,3 +256,18 @@ async def test_a_relay_bug_ends_that_connection_with_1011_and_others_go_on(
         out.notes[1] == "bot #1 closed by proxy 1011 (birbctl proxy: internal error (RuntimeError))"
     )
     no_token(out.text())
+
+
+async def test_a_broken_handshake_is_refused_before_upstream_is_asked() -> None:
+    async with running_upstream() as upstream, running_proxy(upstream.api_url) as (proxy, out):
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(
+            b"GET /?v=10 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+        )  # fmt: skip  (no Sec-WebSocket-Key)
+        await writer.drain()
+        async with asyncio.timeout(STEP):
+            status_line = await reader.readline()
+        writer.close()
+    assert status_line.startswith(b"HTTP/1.1 400 ")
+    assert upstream.received == [] and upstream.closes == []
+    assert out.failures == []
