@@ -35,8 +35,8 @@ reads it: IDENTIFY (shard, to label the connection), RESUME (session_id), heartb
 (ping is the time from the bot's op 1 to upstream's op 11). The token goes upstream as
 it came; events carry the payload and frame redacted (protocol/payloads.py `redact`,
 capture/redaction.py `redact_sent_frame`), and a bot frame that does not decode is
-never shown: its WireEvent has `data` None (it could hold a token; a capture records a
-marker for it) and its PacketEvent `raw` b"".
+never shown: its WireEvent has `data` None (it could hold a token: a recorder writes a
+marker for it, never the frame) and its PacketEvent `raw` b"".
 
 Events (RelayEvent) reuse the live client's types, so `tail`'s renderer and the
 recorder read them as they read birbctl's own connections (client/websocket.py):
@@ -52,9 +52,11 @@ client: upstream -> bot is RECV, bot -> upstream is SEND.
 Observations for the dashboard, read off the traffic: `status` (CONNECTING until the
 bot's IDENTIFY/RESUME, then IDENTIFYING/RESUMING; READY on READY or RESUMED;
 RECONNECTING after op 7, op 9 or a close that leaves the bot something to retry;
-DISCONNECTED after a fatal upstream close code or a bot's close with 1000/1001),
-`seq`, ping (LatencyTracker), dispatches by type, `snapshot()`. A relay is one
-connection: counts across a bot's reconnections are the server's to add up.
+DISCONNECTED after a fatal upstream close code, or a bot's close with 1000/1001 that
+no op 7/op 9 asked for), `seq`, ping (LatencyTracker), dispatches by type, `closes`,
+`snapshot()` (its `url` is the `url` given to the constructor or set on the attribute:
+the relay never sees the upstream URL). A relay is one connection: counts across a
+bot's reconnections (resumes, re-identifies) are the server's to add up.
 """
 
 from __future__ import annotations
