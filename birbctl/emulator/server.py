@@ -1,8 +1,12 @@
 """The emulator's I/O: one port for the gateway websocket (any path), the REST endpoints
-(/api...), and the loopback admin endpoint (/_birbctl/...), on websockets' asyncio server.
+(/api...), and the loopback admin endpoint (/_birbctl/...), on aiohttp's low-level web
+server (no router: every request comes to one handler, which picks by path and Upgrade).
 
-websockets answers plain HTTP from `process_request`, so REST needs no second server;
-it reads no request bodies, so the admin endpoint takes its parameters from the query.
+aiohttp reads request bodies, so REST answers POSTs and the admin endpoint takes a JSON
+body as well as its query. The websocket side is driven by hand to keep the gateway's
+wire exactly as it was: no permessage-deflate, our own close handshake (the close frame
+goes out in order after the frames before it, then the client's reply is awaited), and
+a dropped connection is a TCP abort without a close frame.
 """
 
 from __future__ import annotations
@@ -10,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import http
 import ipaddress
+import struct
 import time
 from collections import deque
 from collections.abc import Callable
@@ -19,10 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
+from aiohttp import WSMsgType, web
 
 from birbctl.emulator.chaos import ChaosConfig, IdentifyRecord, InjectedFault
 from birbctl.emulator.config import EmulatorConfig
@@ -30,6 +31,7 @@ from birbctl.emulator.faults import Fault, parse_fault, parse_step
 from birbctl.emulator.gateway import (
     BadQuery,
     CloseConnection,
+    ConnectParams,
     DropConnection,
     GatewayConnection,
     GatewayContext,
@@ -37,16 +39,24 @@ from birbctl.emulator.gateway import (
     parse_connect_query,
 )
 from birbctl.emulator.recording import Recording, load_recording
-from birbctl.emulator.rest import handle_rest, is_rest_path
+from birbctl.emulator.rest import RestState, handle_rest, is_rest_path
 from birbctl.emulator.traffic import TrafficGenerator
 from birbctl.errors import BirbError, ConfigError
 
 ADMIN_PREFIX = "/_birbctl/"
 #: Client messages over 4096 bytes get the gateway's own 4002 ("Payload too large."); this
-#: bounds what websockets buffers to find out. A message over it is refused by websockets
-#: itself with 1009 (message too big) before the gateway sees it: one client cannot make
-#: the emulator hold an unbounded message.
+#: bounds what the websocket layer buffers to find out. A message over it is refused by
+#: aiohttp itself with 1009 (message too big) before the gateway sees it: one client
+#: cannot make the emulator hold an unbounded message.
 MAX_CLIENT_MESSAGE = 1024 * 1024
+#: The largest REST or admin request body read; a bigger one is answered 413.
+MAX_REQUEST_BODY = 1024 * 1024
+#: How long a close handshake waits for the client's close frame before the TCP
+#: connection is aborted.
+CLOSE_TIMEOUT = 2.0
+SERVER_HEADER = "birbctl-emulator"
+#: An empty close frame: the client gave no code (RFC 6455's 1005, never sent).
+_NO_CODE = 1005
 _TRAFFIC_TICK = 0.05
 _SWEEP_EVERY = 1.0
 #: The longest the replay loop sleeps without looking at its sessions.
@@ -65,21 +75,79 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _error_response(status: int, message: str) -> Response:
+def _error_response(status: int, message: str) -> web.Response:
     """An error as Discord's API words one: `{"message": ..., "code": 0}`."""
     return _json_response(status, {"message": message, "code": 0})
 
 
-def _json_response(status: int, body: Any, extra: dict[str, str] | None = None) -> Response:
-    data = orjson.dumps(body)
-    headers = Headers()
-    headers["Content-Type"] = "application/json"
-    headers["Content-Length"] = str(len(data))
-    headers["Connection"] = "close"
-    for key, value in (extra or {}).items():
-        headers[key] = value
-    reason = http.HTTPStatus(status).phrase
-    return Response(status, reason, headers, data)
+def _json_response(status: int, body: Any, extra: dict[str, str] | None = None) -> web.Response:
+    headers = {"Server": SERVER_HEADER, **(extra or {})}
+    return web.Response(
+        status=status, body=orjson.dumps(body), content_type="application/json", headers=headers
+    )
+
+
+async def _read_body(request: web.BaseRequest) -> bytes | web.Response:
+    """The request's body, or the 413 that answers one over MAX_REQUEST_BODY."""
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _error_response(413, "413: Request Entity Too Large")
+
+
+def _admin_body(body: bytes) -> dict[str, str]:
+    """The admin endpoint's optional JSON object body, as query words: true/false for
+    booleans, numbers as written. Raises ConfigError for anything else."""
+    if not body.strip():
+        return {}
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ConfigError("fault: the body is not JSON; send an object or use the query") from None
+    if not isinstance(data, dict):
+        raise ConfigError("fault: the body must be a JSON object of parameters")
+    words: dict[str, str] = {}
+    for key, value in data.items():
+        if isinstance(value, bool):
+            words[key] = "true" if value else "false"
+        elif isinstance(value, int | float | str):
+            words[key] = str(value)
+        else:
+            raise ConfigError(f"fault: {key} must be a string, number or boolean")
+    return words
+
+
+class _Socket:
+    """One gateway websocket's I/O state: the close handshake is ours, not aiohttp's,
+    so a close frame is sent once, after every frame queued before it."""
+
+    __slots__ = ("abort_timer", "close_sent", "transport", "ws")
+
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport) -> None:
+        self.ws = ws
+        self.transport = transport
+        self.close_sent = False
+        self.abort_timer: asyncio.TimerHandle | None = None
+
+    async def close(self, code: int, reason: str) -> None:
+        """Send a close frame and wait (in the reader) for the client's; abort the TCP
+        connection if it has not answered in CLOSE_TIMEOUT."""
+        if self.close_sent:
+            return
+        self.close_sent = True
+        self.abort_timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self.abort)
+        with contextlib.suppress(ConnectionError):
+            await self.ws.send_frame(struct.pack("!H", code) + reason.encode(), WSMsgType.CLOSE)
+
+    def abort(self) -> None:
+        """Close the TCP connection at once, without a close frame."""
+        self.close_sent = True
+        self.transport.abort()
+
+    def finished(self) -> None:
+        if self.abort_timer is not None:
+            self.abort_timer.cancel()
+            self.abort_timer = None
 
 
 class EmulatorServer:
@@ -103,7 +171,11 @@ class EmulatorServer:
             recording = load_recording(config.replay)
         self.ctx = GatewayContext(config, on_event=on_event, recording=recording)
         self.traffic = TrafficGenerator(seed=config.seed)
-        self._server: Server | None = None
+        self.rest_state = RestState()
+        self._runner: web.ServerRunner | None = None
+        self._sockets: set[_Socket] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self._serving: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.port = 0
         self.started = time.time()
@@ -113,19 +185,18 @@ class EmulatorServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._clock = loop.time
-        self._server = await serve(
-            self._handle,
-            self.config.host,
-            self.config.port,
-            process_request=self._process_request,
-            compression=None,  # Discord offers no permessage-deflate; clients must not use it
-            ping_interval=None,  # the gateway's liveness check is the heartbeat
-            max_size=MAX_CLIENT_MESSAGE,
-            close_timeout=2,
-            server_header="birbctl-emulator",
-        )
-        sockname = self._server.sockets[0].getsockname()
-        self.port = int(sockname[1])
+        server = web.Server(self._request, access_log=None)
+        runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=CLOSE_TIMEOUT)
+        await runner.setup()
+        site = web.TCPSite(runner, self.config.host or None, self.config.port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._serving = loop.create_future()
+        self.port = int(runner.addresses[0][1])
         host = self.config.host
         if host in ("0.0.0.0", "::", ""):
             host = "127.0.0.1"
@@ -147,10 +218,19 @@ class EmulatorServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        if self._server is not None:
-            self._server.close(close_connections=True)
-            await self._server.wait_closed()
-            self._server = None
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        # As a server going away does: 1001 to every gateway connection, each one's close
+        # handshake bounded by CLOSE_TIMEOUT, then the listener and idle HTTP connections.
+        for sock in list(self._sockets):
+            await sock.close(1001, "")
+        handlers = [t for t in self._handlers if not t.done()]
+        if handlers:
+            await asyncio.wait(handlers, timeout=CLOSE_TIMEOUT + 1)
+        await runner.cleanup()
+        if self._serving is not None and not self._serving.done():
+            self._serving.set_result(None)
 
     async def __aenter__(self) -> EmulatorServer:
         await self.start()
@@ -160,8 +240,9 @@ class EmulatorServer:
         await self.stop()
 
     async def serve_forever(self) -> None:
-        assert self._server is not None
-        await self._server.serve_forever()
+        """Wait until `stop()`."""
+        assert self._serving is not None
+        await asyncio.shield(self._serving)
 
     def clock(self) -> float:
         """The clock every record's `time` is on (the event loop's, in seconds)."""
@@ -206,31 +287,53 @@ class EmulatorServer:
 
     # --- HTTP ----------------------------------------------------------------------------
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        path = request.path
+    async def _request(self, request: web.BaseRequest) -> web.StreamResponse:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        try:
+            return await self._route(request)
+        finally:
+            if task is not None:
+                self._handlers.discard(task)
+
+    async def _route(self, request: web.BaseRequest) -> web.StreamResponse:
+        path = request.raw_path  # the request target as sent: path and query
         if request.headers.get("Upgrade", "").lower() == "websocket":
             try:
-                parse_connect_query(path)
+                params = parse_connect_query(path)
             except BadQuery as exc:
                 return _error_response(400, str(exc))
-            return None
-        method = getattr(request, "method", "GET")
+            return await self._gateway(request, params)
         if path.startswith(ADMIN_PREFIX):
-            return self._admin(connection, request, method)
+            return await self._admin(request)
         if is_rest_path(path):
+            body = await _read_body(request)
+            if isinstance(body, web.Response):
+                return body
             answer = handle_rest(
-                self.ctx, method, path, request.headers.get("Authorization"), self._clock()
+                self.ctx,
+                request.method,
+                path,
+                request.headers.get("Authorization"),
+                self._clock(),
+                body,
+                state=self.rest_state,
             )
             return _json_response(answer.status, answer.body, answer.headers)
         return _error_response(404, "404: Not Found")
 
-    def _admin(self, connection: ServerConnection, request: Request, method: str) -> Response:
+    async def _admin(self, request: web.BaseRequest) -> web.Response:
         """GET /_birbctl/sessions lists connections; POST /_birbctl/faults?action=...
-        injects a fault. Loopback peers only, and no browser pages (no Origin)."""
-        peer = connection.remote_address[0] if connection.remote_address else ""
-        if not is_loopback(str(peer)) or "Origin" in request.headers:
+        injects a fault (the parameters from the query, a JSON object body, or both).
+        Loopback peers only, and no browser pages (no Origin)."""
+        transport = request.transport
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        host = peer[0] if isinstance(peer, tuple) and peer else ""
+        if not is_loopback(str(host)) or "Origin" in request.headers:
             return _error_response(403, "403: Forbidden")
-        parts = urlsplit(request.path)
+        method = request.method
+        parts = urlsplit(request.raw_path)
         route = parts.path[len(ADMIN_PREFIX) :].rstrip("/")
         if route == "sessions" and method == "GET":
             return _json_response(200, self.describe())
@@ -238,12 +341,17 @@ class EmulatorServer:
             return _error_response(404, "404: Not Found")
         if method != "POST":
             return _error_response(405, "405: use POST")
+        body = await _read_body(request)
+        if isinstance(body, web.Response):
+            return body
         try:
-            return self._admin_fault(dict(parse_qsl(parts.query)))
+            query = dict(parse_qsl(parts.query))
+            query.update(_admin_body(body))
+            return self._admin_fault(query)
         except BirbError as exc:
             return _error_response(400, str(exc))
 
-    def _admin_fault(self, query: dict[str, str]) -> Response:
+    def _admin_fault(self, query: dict[str, str]) -> web.Response:
         """POST /_birbctl/faults: arm a handshake step (`on=`) or strike now. What the
         query gets wrong raises BirbError, which the caller answers with 400."""
         target_session = query.pop("session", None)
@@ -320,32 +428,71 @@ class EmulatorServer:
 
     # --- websocket -----------------------------------------------------------------------
 
-    async def _handle(self, ws: ServerConnection) -> None:
-        params = parse_connect_query(ws.request.path if ws.request else "/")
-        peer = ws.remote_address
+    async def _gateway(self, request: web.BaseRequest, params: ConnectParams) -> web.StreamResponse:
+        ws = web.WebSocketResponse(
+            compress=False,  # Discord offers no permessage-deflate; clients must not use it
+            heartbeat=None,  # the gateway's liveness check is the heartbeat
+            autoclose=False,  # the close handshake is _Socket's
+            autoping=True,
+            # aiohttp refuses a message of max_msg_size bytes or more; this one is allowed
+            max_msg_size=MAX_CLIENT_MESSAGE + 1,
+            timeout=CLOSE_TIMEOUT,
+        )
+        ws.headers["Server"] = SERVER_HEADER
+        try:
+            await ws.prepare(request)
+        except web.HTTPException as exc:  # a handshake aiohttp refuses (version, key...)
+            return _error_response(exc.status, f"{exc.status}: {exc.text or exc.reason}")
+        transport = request.transport
+        if transport is None:  # the client left during the handshake
+            return ws
+        assert isinstance(transport, asyncio.Transport)
+        sock = _Socket(ws, transport)
+        peer = transport.get_extra_info("peername")
         peer_port = peer[1] if isinstance(peer, tuple) and len(peer) >= 2 else None
         conn = GatewayConnection(self.ctx, params, self._clock(), peer_port=peer_port)
         wake = asyncio.Event()
         conn.wake = wake.set
-        writer = asyncio.create_task(self._write(ws, conn, wake))
+        self._sockets.add(sock)
+        writer = asyncio.create_task(self._write(sock, conn, wake))
+        client_code: int | None = None
         try:
-            async for message in ws:
-                conn.receive(message, self._clock())
-                wake.set()
-        except ConnectionClosed:
-            pass
+            while True:
+                msg = await ws.receive()
+                kind = msg.type
+                if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+                    conn.receive(msg.data, self._clock())
+                    wake.set()
+                elif kind is WSMsgType.CLOSE:
+                    client_code = msg.data or _NO_CODE
+                    if sock.close_sent:
+                        transport.close()  # our close answered: the server ends the TCP
+                    else:
+                        # The client's close: answer with its code, then end the TCP.
+                        sock.close_sent = True
+                        with contextlib.suppress(ConnectionError):
+                            await ws.close(
+                                code=1000 if client_code == _NO_CODE else client_code,
+                                message=(msg.extra or "").encode(),
+                                drain=False,
+                            )
+                    break
+                else:  # CLOSED (TCP gone), ERROR (1009, 1007, 1002: aiohttp closed it)
+                    break
         finally:
-            rcvd = ws.protocol.close_rcvd
-            conn.connection_lost(rcvd.code if rcvd is not None else None, self._clock())
+            sock.finished()
+            self._sockets.discard(sock)
+            conn.connection_lost(client_code, self._clock())
             if not writer.done():
                 writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
                 await writer
+        return ws
 
-    async def _write(
-        self, ws: ServerConnection, conn: GatewayConnection, wake: asyncio.Event
-    ) -> None:
+    async def _write(self, sock: _Socket, conn: GatewayConnection, wake: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
+        send = sock.ws.send_frame
+        text, binary = WSMsgType.TEXT, WSMsgType.BINARY
         # The deadline timer is kept while the deadline stays put (it only moves on a
         # heartbeat): re-arming it on every wake cost a timer per dispatch per session.
         # A deadline that is due (its timer fired, maybe a hair early) is re-armed.
@@ -357,12 +504,14 @@ class EmulatorServer:
                 conn.tick(self._clock())
                 for action in conn.actions():
                     if type(action) is SendFrame:
-                        await ws.send(action.data, text=action.text)
+                        if sock.close_sent:
+                            return
+                        await send(action.data, text if action.text else binary)
                     elif type(action) is CloseConnection:
-                        await ws.close(action.code, action.reason)
+                        await sock.close(action.code, action.reason)
                         return
                     elif type(action) is DropConnection:
-                        ws.transport.abort()
+                        sock.abort()
                         return
                 deadline = conn.next_deadline()
                 if deadline is None and conn.closed and not conn.pending:
