@@ -3,6 +3,7 @@ and a finite input's output leaves in large writes."""
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from collections.abc import Iterator
@@ -34,7 +35,12 @@ def stdout_blocks() -> Iterator[BinaryIO]:
     before an error is lost. Use inside `stdout_pipe()`: if the reader has gone, what is
     left in the buffer then goes to /dev/null."""
     sys.stdout.flush()
-    out = open(sys.stdout.fileno(), "wb", buffering=BLOCK, closefd=False)  # noqa: SIM115
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, io.UnsupportedOperation):  # not a file (a test's capture)
+        yield sys.stdout.buffer
+        return
+    out = open(fd, "wb", buffering=BLOCK, closefd=False)  # noqa: SIM115
     try:
         yield out
     finally:
