@@ -172,3 +172,37 @@ def test_paths_map_onto_the_upstream_as_the_bot_wrote_them() -> None:
     )
     with pytest.raises(ConfigError, match="--upstream must be"):
         Upstream.parse("discord.com/api/v10")
+
+
+async def test_a_post_to_the_emulator_comes_back_with_its_rate_limits() -> None:
+    async with (
+        running_emulator(seed=7) as emulator,
+        running_proxy(emulator.rest_url) as (
+            proxy,
+            out,
+        ),
+    ):
+        channel = next(
+            c["id"] for g in emulator.ctx.world.guilds for c in g.channels if c["type"] == 0
+        )
+        url = f"{proxy.rest_url}/channels/{channel}/messages"
+        answers = []
+        async with aiohttp.ClientSession() as session:
+            for n in range(6):
+                body = orjson.dumps({"content": f"hello {n}", "nonce": str(n)})
+                headers = {**AUTH, "Content-Type": "application/json"}
+                async with session.post(url, data=body, headers=headers) as answer:
+                    answers.append((answer.status, dict(answer.headers), await answer.json()))
+    for n, (status, headers, message) in enumerate(answers[:5]):
+        assert status == 200
+        assert (message["content"], message["nonce"]) == (f"hello {n}", str(n))
+        assert headers["X-RateLimit-Remaining"] == str(4 - n)
+    status, headers, refusal = answers[5]
+    assert status == 429 and "Retry-After" in headers and refusal["global"] is False
+    bucket = answers[0][1]["X-RateLimit-Bucket"]
+    assert [(c.status, c.bucket, c.remaining) for c in out.calls] == [
+        *((200, bucket, str(4 - n)) for n in range(5)),
+        (429, bucket, "0"),
+    ]
+    assert out.calls[0].route == f"/channels/{channel}/messages"
+    no_token(out.text())
