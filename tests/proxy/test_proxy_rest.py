@@ -177,10 +177,7 @@ def test_paths_map_onto_the_upstream_as_the_bot_wrote_them() -> None:
 async def test_a_post_to_the_emulator_comes_back_with_its_rate_limits() -> None:
     async with (
         running_emulator(seed=7) as emulator,
-        running_proxy(emulator.rest_url) as (
-            proxy,
-            out,
-        ),
+        running_proxy(emulator.rest_url) as (proxy, out),
     ):
         channel = next(
             c["id"] for g in emulator.ctx.world.guilds for c in g.channels if c["type"] == 0
