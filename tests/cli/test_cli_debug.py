@@ -24,6 +24,7 @@ FAILING = {
     "decode": ["/nonexistent/capture"],
     "encode": ["/nonexistent/file.json"],
     "serve": ["--host", "0.0.0.0"],
+    "proxy": ["--listen", "0.0.0.0:0"],
 }
 
 
