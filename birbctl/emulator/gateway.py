@@ -42,7 +42,7 @@ from birbctl.errors import DecodeError
 from birbctl.protocol.intents import ALL_INTENTS, PRIVILEGED_INTENTS
 from birbctl.protocol.opcodes import CloseCode, Opcode, client_close_ends_session, ends_session
 from birbctl.protocol.wire import ETF_VERSION, Compression, Encoding
-from birbctl.transport.deflate import Deflater, ZlibStreamDeflater, make_deflater
+from birbctl.transport.deflate import LIVE_ZLIB_LEVEL, Deflater, make_deflater
 
 log = logging.getLogger("birbctl.emulator")
 
@@ -68,10 +68,6 @@ _CLIENT_OPS_AFTER_IDENTIFY = frozenset(
 )
 
 _connection_ids = itertools.count(1)
-#: zlib level for zlib-stream. Each connection has its own ~256 KiB deflate state, so with
-#: hundreds of connections every message compresses in a cold cache: level 6 cost ~60 us a
-#: message there, level 1 ~15 us, for frames ~30% larger (still ~8x smaller than the JSON).
-ZLIB_LEVEL = 1
 
 
 def _reject_constant(name: str) -> Any:
@@ -91,12 +87,6 @@ def decode_client_json(raw: bytes) -> Any:
         return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise DecodeError(f"invalid JSON: {exc}") from None
-
-
-def _make_deflater(compress: Compression) -> Deflater:
-    if compress is Compression.ZLIB_STREAM:
-        return ZlibStreamDeflater(level=ZLIB_LEVEL)
-    return make_deflater(compress)
 
 
 # The server's actions. protocol/events.py has a client's CloseConnection and
@@ -294,7 +284,7 @@ class GatewayConnection:
         encoding = _encoding_of(params.encoding)
         self.encoding = Encoding.JSON if encoding is None else encoding
         self.compress = params.compress
-        self._deflater: Deflater = _make_deflater(params.compress)
+        self._deflater: Deflater = make_deflater(params.compress, zlib_level=LIVE_ZLIB_LEVEL)
         # Looked up once: _emit runs for every dispatch of every session.
         self._frame = None if self.compress is Compression.NONE else self._deflater.frame
         self._text = self.encoding is Encoding.JSON

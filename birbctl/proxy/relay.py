@@ -89,7 +89,7 @@ from birbctl.protocol.opcodes import (
 from birbctl.protocol.payloads import redact
 from birbctl.protocol.status import GatewayStatus
 from birbctl.protocol.wire import ETF_VERSION, Compression, Direction, Encoding
-from birbctl.transport.deflate import Deflater, ZlibStreamDeflater, make_deflater
+from birbctl.transport.deflate import LIVE_ZLIB_LEVEL, make_deflater
 from birbctl.transport.inflate import DEFAULT_MAX_MESSAGE, make_inflater
 
 __all__ = ["Frame", "GatewayRelay", "RelayBroken", "RelayClose", "RelayEvent"]
@@ -98,10 +98,6 @@ __all__ = ["Frame", "GatewayRelay", "RelayBroken", "RelayClose", "RelayEvent"]
 Frame = bytes | str
 #: What a relay's listeners get: frames as the bot saw them, and decoded packets.
 RelayEvent = PacketEvent | WireEvent
-
-#: zlib level toward the bot: the emulator's (emulator/gateway.py ZLIB_LEVEL), for the
-#: same reason and more: the proxy's whole budget is 0.5 ms a dispatch, on loopback.
-RELAY_ZLIB_LEVEL = 1
 
 _SEND, _RECV = Direction.SEND, Direction.RECV
 _S = GatewayStatus
@@ -164,11 +160,8 @@ class GatewayRelay:
         self._resume_url_for = resume_url_for
         self._clock = clock
         self._inflate = make_inflater(compress, max_size=max_size).feed
-        deflater: Deflater = (
-            ZlibStreamDeflater(level=RELAY_ZLIB_LEVEL)
-            if compress is Compression.ZLIB_STREAM
-            else make_deflater(compress)
-        )
+        # The live level (transport/deflate.py): the proxy's budget is 0.5 ms a dispatch.
+        deflater = make_deflater(compress, zlib_level=LIVE_ZLIB_LEVEL)
         self._deflate: Callable[[bytes], bytes] | None = (
             None if compress is Compression.NONE else deflater.frame
         )

@@ -57,12 +57,19 @@ class ZstdStreamDeflater:
         return out
 
 
-def make_deflater(compress: Compression) -> Deflater:
+#: zlib level for a live server side (the emulator, the proxy toward a bot). Each
+#: connection has its own ~256 KiB deflate state, so with hundreds of connections every
+#: message compresses in a cold cache: level 6 cost ~60 us a message there, level 1
+#: ~15 us, for frames ~30% larger (still ~8x smaller than the JSON).
+LIVE_ZLIB_LEVEL = 1
+
+
+def make_deflater(compress: Compression, *, zlib_level: int = 6) -> Deflater:
     """The deflater for a connection's transport compression."""
     if compress == Compression.NONE:
         return IdentityDeflater()
     if compress == Compression.ZLIB_STREAM:
-        return ZlibStreamDeflater()
+        return ZlibStreamDeflater(level=zlib_level)
     if compress == Compression.ZSTD_STREAM:
         return ZstdStreamDeflater()
     raise ValueError(f"unknown transport compression {compress!r}")
