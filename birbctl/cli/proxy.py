@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from birbctl.cli.connection import DurationOpt
-from birbctl.options import DEFAULT_API_URL
+from birbctl.cli.connection import EVERY_PACKET, DurationOpt, FilterOptions, RecordOpt
+from birbctl.options import DEFAULT_API_URL, TailFormat
+
+if TYPE_CHECKING:
+    from birbctl.capture.filters import PacketFilter
 
 LISTEN_HELP = (
     "Where the bot connects, HOST:PORT on a loopback address (the proxy passes bot tokens "
@@ -24,6 +27,12 @@ UPSTREAM_CA_HELP = (
     "local one with a self-signed certificate."
 )
 
+FORMAT_HELP = (
+    "Print every bot connection's packets as `tail` does: line, jsonl ({ts, dir, shard, op, "
+    "t, s, d}, what `decode` prints for the --record capture) or raw. Packets go to stdout; "
+    "the URLs, REST calls and connection lines go to stderr. Without it: those lines only."
+)
+
 
 def proxy(
     listen: Annotated[str, typer.Option("--listen", help=LISTEN_HELP)] = "127.0.0.1:0",
@@ -32,21 +41,38 @@ def proxy(
         Path | None, typer.Option("--upstream-ca", help=UPSTREAM_CA_HELP)
     ] = None,
     duration: DurationOpt = None,
+    fmt: Annotated[TailFormat | None, typer.Option("--format", "-f", help=FORMAT_HELP)] = None,
+    only: FilterOptions = EVERY_PACKET,
+    record: RecordOpt = None,
 ) -> None:
     """Proxy a bot's REST calls and gateway connections to the Discord API, and show them.
 
     Point the bot's API base at the printed rest URL; GET /gateway/bot then sends its
     gateway connections through the proxy too. Prints one line per REST call and per
-    bot connection opened or closed; never a token.
+    bot connection opened or closed, and with --format every packet; never a token.
     """
     import asyncio
 
-    code = asyncio.run(_run(listen, upstream, upstream_ca, duration))
+    from birbctl.errors import ConfigError
+
+    if fmt is None and only != EVERY_PACKET:
+        raise ConfigError("--event, --op, --dir and --no-heartbeats choose packets for --format")
+    packet_filter = only.packet_filter()  # a bad --op is a usage error before serving
+    code = asyncio.run(_run(listen, upstream, upstream_ca, duration, fmt, packet_filter, record))
     raise typer.Exit(code)
 
 
-async def _run(listen: str, upstream: str, upstream_ca: Path | None, duration: float | None) -> int:
-    """Serve until --duration passes or a signal comes; 0, or 128 + the signal's number."""
+async def _run(
+    listen: str,
+    upstream: str,
+    upstream_ca: Path | None,
+    duration: float | None,
+    fmt: TailFormat | None,
+    packet_filter: PacketFilter,
+    record: str | None,
+) -> int:
+    """Serve until --duration passes, a signal comes or stdout's reader leaves; 0, or
+    128 + the signal's number (1 if the recording failed)."""
     import asyncio
     import contextlib
     import signal
@@ -55,16 +81,19 @@ async def _run(listen: str, upstream: str, upstream_ca: Path | None, duration: f
 
     from birbctl.errors import ConfigError
     from birbctl.proxy.rest import RestCall
-    from birbctl.proxy.server import ProxyConfig, ProxyServer, parse_listen
+    from birbctl.proxy.server import ProxyConfig, ProxyServer, RelayWatcher, parse_listen
 
     host, port = parse_listen(listen)
+    # With --format, stdout is packets only (for jq), as tail's; the proxy's lines go
+    # to stderr.
+    lines_to = sys.stdout if fmt is None else sys.stderr
 
     def stamp() -> str:
         return time.strftime("%H:%M:%S")
 
     def line(text: str) -> None:
-        sys.stdout.write(f"{stamp()} {text}\n")
-        sys.stdout.flush()
+        lines_to.write(f"{stamp()} {text}\n")
+        lines_to.flush()
 
     def rest_call(call: RestCall) -> None:
         line(call.line())
@@ -74,6 +103,18 @@ async def _run(listen: str, upstream: str, upstream_ca: Path | None, duration: f
         sys.stderr.flush()
 
     _aiohttp_logs_in_one_line(failure)
+    stop = asyncio.Event()
+    watchers: list[RelayWatcher] = []
+    recorder = None
+    if record is not None:
+        from birbctl.proxy.record import ProxyRecorder
+
+        recorder = ProxyRecorder(record, on_failure=failure)  # a bad path: exit 1 now
+        watchers.append(recorder)
+    if fmt is not None:
+        from birbctl.proxy.views import PacketView
+
+        watchers.append(PacketView(fmt, packet_filter, note=failure, on_gone=stop.set))
     server = ProxyServer(
         ProxyConfig(
             host=host,
@@ -84,8 +125,8 @@ async def _run(listen: str, upstream: str, upstream_ca: Path | None, duration: f
         on_rest=rest_call,
         on_note=line,
         on_failure=failure,
+        watchers=watchers,
     )
-    stop = asyncio.Event()
     signalled: int | None = None
 
     def on_signal(signum: int) -> None:
@@ -105,7 +146,7 @@ async def _run(listen: str, upstream: str, upstream_ca: Path | None, duration: f
         except OSError as exc:
             raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
         try:
-            out = sys.stdout
+            out = lines_to
             out.write(f"gateway  {server.gateway_url}\n")
             out.write(f"rest     {server.rest_url}\n")
             out.write(f"upstream {server.upstream.api_url}; Ctrl-C stops\n")
@@ -115,11 +156,15 @@ async def _run(listen: str, upstream: str, upstream_ca: Path | None, duration: f
                     await stop.wait()
         finally:
             await server.stop()
+            if recorder is not None:
+                recorder.close()
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             for signum in stop_signals:
                 loop.remove_signal_handler(signum)
-    return 0 if signalled is None else 128 + signalled
+    if signalled is not None:
+        return 128 + signalled
+    return 1 if recorder is not None and recorder.failed is not None else 0
 
 
 def _aiohttp_logs_in_one_line(write: Callable[[str], None]) -> None:

@@ -16,8 +16,9 @@ import contextlib
 import ipaddress
 import itertools
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiohttp
 from aiohttp import WSMsgType, web
@@ -25,8 +26,8 @@ from yarl import URL
 
 from birbctl.errors import ConfigError
 from birbctl.options import DEFAULT_API_URL
-from birbctl.protocol.wire import Compression, Encoding
-from birbctl.proxy.relay import Frame, GatewayRelay, RelayBroken
+from birbctl.protocol.wire import Compression, Direction, Encoding
+from birbctl.proxy.relay import Frame, GatewayRelay, RelayBroken, RelayEvent
 from birbctl.proxy.rest import (
     MAX_REQUEST_BODY,
     RestCall,
@@ -55,6 +56,7 @@ INTERNAL_ERROR = 1011
 #: Gateway sessions whose shard is remembered, so a RESUME's connection (which sends no
 #: IDENTIFY) is labelled too.
 SESSIONS_REMEMBERED = 4096
+_BOT = Direction.SEND  # what the bot sent, as the relay's events say
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -95,6 +97,18 @@ class ProxyConfig:
     upstream_ca: str | None = None
 
 
+class RelayWatcher(Protocol):
+    """What views and recordings implement to see every bot connection: `opened` before
+    its first frame (add listeners to the relay there), `ended` once both sides are
+    closed, with who ended it ("bot", "upstream" or "proxy"), the close code (None: the
+    connection was dropped) and the reason. Neither may raise: the proxy's job is the
+    bot's traffic."""
+
+    def opened(self, relay: GatewayRelay) -> None: ...
+
+    def ended(self, relay: GatewayRelay, side: str, code: int | None, reason: str) -> None: ...
+
+
 def _ignore(_text: str) -> None:
     pass
 
@@ -113,15 +127,19 @@ class ProxyServer:
         on_rest: Callable[[RestCall], None] = _ignore_call,
         on_note: Callable[[str], None] = _ignore,
         on_failure: Callable[[str], None] = _ignore,
+        watchers: Sequence[RelayWatcher] = (),
     ) -> None:
         """`on_rest` gets each REST call, `on_note` each bot connection opened or closed,
-        `on_failure` each upstream failure; none ever sees a token."""
+        `on_failure` each upstream failure; none ever sees a token. `watchers` see each
+        bot connection's relay (--format, --record); without them the relay builds no
+        events at all."""
         self.config = config
         self.upstream = Upstream.parse(config.upstream)
         self._ssl = upstream_ssl(config.upstream_ca)  # a bad file fails before listening
         self._on_rest = on_rest
         self._on_note = on_note
         self._on_failure = on_failure
+        self._watchers = tuple(watchers)
         self.routes = ResumeRoutes()
         self.port = 0
         self._runner: web.AppRunner | None = None
@@ -279,11 +297,28 @@ class ProxyServer:
             conn=number,
         )
         self._on_note(f"bot #{number} connected ({kind}, {encoding}, {compress}) -> {target}")
+        if self._watchers:
+            relay.add_listener(self._shard_of_resume(relay))  # first: the others read it
+            for watcher in self._watchers:
+                watcher.opened(relay)
         side, code, reason = await _pump(bot, upstream, relay, request, self._stopping)
+        for watcher in self._watchers:
+            watcher.ended(relay, side, code, reason)
         self._on_note(
             f"bot #{number}{self._shard_words(relay)} {_ending_words(side, code, reason)}"
         )
         return bot
+
+    def _shard_of_resume(self, relay: GatewayRelay) -> Callable[[RelayEvent], None]:
+        """A listener that labels a resumed connection (whose bot sends no IDENTIFY) with
+        the shard of the session it resumes, as soon as the bot's RESUME is read, so views
+        and the recording name its shard from then on."""
+
+        def listen(event: RelayEvent) -> None:
+            if relay.shard is None and relay.session_id is not None and event.dir is _BOT:
+                relay.shard = self._shards.get(relay.session_id)
+
+        return listen
 
     def _shard_words(self, relay: GatewayRelay) -> str:
         """' shard 0/1' from the connection's IDENTIFY, or from the IDENTIFY of the

@@ -166,3 +166,58 @@ def no_token(*texts: Any, find: Callable[[str], bool] = lambda text: SECRET in t
     for text in texts:
         shown = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
         assert not find(shown), f"the token leaked: {shown[:200]!r}"
+
+
+@dataclass
+class ProxyRun:
+    """`birbctl proxy ARGS` as a process, stdout and stderr into files (a pipe nobody
+    reads would fill and stall it); `rest` is the URL it printed, `code` its exit."""
+
+    proc: Any
+    stdout: Path
+    stderr: Path
+    rest: str = ""
+    code: int | None = None
+
+    def out(self) -> bytes:
+        return self.stdout.read_bytes()
+
+    def err(self) -> str:
+        return self.stderr.read_text()
+
+
+@contextlib.asynccontextmanager
+async def proxy_process(directory: Path, *args: str) -> AsyncIterator[ProxyRun]:
+    """The proxy running until the block ends, then stopped with SIGINT (exit 130).
+    The URLs are read from whichever stream they went to (stderr with --format)."""
+    import asyncio
+    import signal
+    import sys
+
+    directory.mkdir(parents=True, exist_ok=True)
+    run = ProxyRun(None, directory / "proxy.out", directory / "proxy.err")
+    with run.stdout.open("wb") as out, run.stderr.open("wb") as err:
+        run.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "birbctl", "proxy", *args, stdout=out, stderr=err
+        )
+    try:
+        async with asyncio.timeout(30):
+            while not run.rest:
+                for text in (run.stdout.read_bytes(), run.stderr.read_bytes()):
+                    for line in text.decode(errors="replace").splitlines():
+                        if line.startswith("rest     http://"):
+                            run.rest = line.split()[1]
+                if run.proc.returncode is not None:
+                    raise AssertionError(f"the proxy ended: {run.err()}")
+                await asyncio.sleep(0.05)
+        yield run
+    finally:
+        if run.proc.returncode is None:
+            run.proc.send_signal(signal.SIGINT)
+        try:
+            async with asyncio.timeout(30):
+                run.code = await run.proc.wait()
+        finally:
+            if run.proc.returncode is None:
+                run.proc.kill()
+                await run.proc.wait()
