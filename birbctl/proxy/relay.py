@@ -278,7 +278,10 @@ class GatewayRelay:
             elif op == 2:
                 self.identifies += 1
                 if type(d) is dict:
-                    self.shard = _shard_of(d.get("shard")) or self.shard
+                    # No `shard` is Discord's unsharded bot: shard 0 of 1 (discord.py's
+                    # Client sends none).
+                    shard = d.get("shard")
+                    self.shard = (0, 1) if shard is None else _shard_of(shard) or self.shard
                 self._set_status(_S.IDENTIFYING)
             elif op == 6:
                 self.resumes_sent += 1

@@ -79,6 +79,14 @@ def test_identify_labels_the_connection_and_passes_unchanged(encoding: Encoding)
 
 
 @pytest.mark.parametrize("encoding", list(Encoding))
+def test_an_identify_without_a_shard_is_shard_0_of_1(encoding: Encoding) -> None:
+    relay, _ = relay_for(encoding, Compression.NONE)
+    payload = {"op": 2, "d": {"token": TOKEN, "intents": 513, "properties": {}}}
+    relay.from_bot(bot_frame(payload, encoding))
+    assert relay.shard == (0, 1)
+
+
+@pytest.mark.parametrize("encoding", list(Encoding))
 def test_ping_is_the_bots_heartbeat_to_upstreams_ack(encoding: Encoding) -> None:
     clock = FakeClock()
     relay, _ = relay_for(encoding, Compression.NONE, clock=clock)
