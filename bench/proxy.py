@@ -17,7 +17,9 @@ measured.
 
 The emulator writes an event to its sessions in the order they identified, so whichever
 connection identified first is written first. Rounds alternate the order (direct first,
-proxy first) and the report shows both: their mean cancels that bias.
+proxy first) and the report shows both; to first order their mean cancels that bias. A
+control round first (`ctrl`: two direct connections, the second's receive time minus
+the first's) shows what the write order alone is worth at that rate.
 
 Throughput: dispatches received per second on each connection over the same window, and
 their ratio (proxy / direct). CPU is a share of one core for the emulator, the proxy,
@@ -201,6 +203,7 @@ def dispatches(conn: Conn) -> list[tuple[float, int, bytes]]:
 class Round:
     rate: int
     proxy_first: bool
+    control: bool = False  # two direct connections: what being second in line costs
     wall: float = 0.0
     direct_rate: float = 0.0
     proxy_rate: float = 0.0
@@ -212,6 +215,13 @@ class Round:
     @property
     def ratio(self) -> float:
         return self.proxy_rate / self.direct_rate if self.direct_rate else float("nan")
+
+    @property
+    def proxy_us(self) -> float:
+        """The proxy's CPU per dispatch it relayed (it relays nothing else meanwhile)."""
+        if self.control or not self.proxy_rate:
+            return math.nan
+        return self.cpu["proxy"] / self.proxy_rate * 1e6
 
     @property
     def p50(self) -> float:
@@ -229,7 +239,8 @@ class Round:
 async def measure(
     rnd: Round, emulator_url: str, proxy_url: str, pids: dict[str, int], seconds: float
 ) -> None:
-    direct, proxied = Conn("direct", emulator_url), Conn("proxy", proxy_url)
+    direct = Conn("direct", emulator_url)
+    proxied = Conn("direct 2", emulator_url) if rnd.control else Conn("proxy", proxy_url)
     first, second = (proxied, direct) if rnd.proxy_first else (direct, proxied)
     async with aiohttp.ClientSession() as http:
         tasks = [asyncio.create_task(run_conn(http, first))]
@@ -296,8 +307,8 @@ def run_rate(rate: int, rounds: int, seconds: float) -> tuple[list[Round], float
         try:
             pids = {"emulator": emu.pid, "proxy": proxy.pid, "client": os.getpid()}
             results = []
-            for i in range(rounds):
-                rnd = Round(rate, proxy_first=i % 2 == 1)
+            for i in range(-1, rounds):  # round -1: the control
+                rnd = Round(rate, proxy_first=i % 2 == 1, control=i < 0)
                 asyncio.run(measure(rnd, emu_ws, proxy_ws, pids, seconds))
                 print(row(rnd), flush=True)
                 results.append(rnd)
@@ -318,27 +329,29 @@ def ms(value: float) -> str:
 HEADER = (
     f"{'rate/s':>7} {'first':>6} {'direct/s':>9} {'proxy/s':>9} {'ratio':>6} "
     f"{'add p50':>8} {'p99':>8} {'max':>8} {'missing':>7} "
-    f"{'emu':>5} {'proxy':>5} {'client':>6} {'others':>6}"
+    f"{'emu':>5} {'proxy':>5} {'client':>6} {'others':>6} {'proxy/ev':>8}"
 )
 
 
 def row(r: Round) -> str:
-    order = "proxy" if r.proxy_first else "direct"
+    order = "ctrl" if r.control else "proxy" if r.proxy_first else "direct"
     if r.error is not None:
         return f"{r.rate:>7,} {order:>6}  failed: {r.error}"
     c = r.cpu
+    per_event = "-" if r.control else f"{r.proxy_us:.0f}us"
     return (
         f"{r.rate:>7,} {order:>6} {r.direct_rate:>9,.0f} {r.proxy_rate:>9,.0f} {r.ratio:>6.3f} "
         f"{ms(r.p50):>6}ms {ms(r.p99):>6}ms {ms(r.added_ms[-1] if r.added_ms else math.nan):>6}ms "
         f"{r.missing + r.mismatched:>7} {100 * c['emulator']:>4.0f}% {100 * c['proxy']:>4.0f}% "
-        f"{100 * c['client']:>5.0f}% {100 * c['others']:>5.0f}%"
+        f"{100 * c['client']:>5.0f}% {100 * c['others']:>5.0f}% {per_event:>8}"
     )
 
 
-def spread(values: list[float], unit: str = "") -> str:
+def spread(values: list[float], unit: str = "", digits: int = 3) -> str:
+    """median X unit [min, max] of the rounds."""
     if not values:
         return "n/a"
-    fmt = ms if unit == " ms" else (lambda v: f"{v:.3f}")
+    fmt = ms if unit == " ms" else (lambda v: f"{v:.{digits}f}")
     return (
         f"median {fmt(statistics.median(values))}{unit} "
         f"[min {fmt(min(values))}, max {fmt(max(values))}]"
@@ -346,8 +359,14 @@ def spread(values: list[float], unit: str = "") -> str:
 
 
 def summary(rate: int, rounds: list[Round]) -> None:
-    ok = [r for r in rounds if r.error is None]
-    print(f"at {rate:,} events/s requested ({len(ok)} of {len(rounds)} rounds ran):")
+    ok = [r for r in rounds if r.error is None and not r.control]
+    print(f"at {rate:,} events/s requested ({len(ok)} of {len(rounds) - 1} rounds ran):")
+    for r in rounds:
+        if r.control and r.error is None:
+            print(
+                f"  control, two direct connections, second minus first: "
+                f"p50 {ms(r.p50)} ms, p99 {ms(r.p99)} ms (the emulator's write order alone)"
+            )
     if not ok:
         return
     print(
@@ -371,6 +390,11 @@ def summary(rate: int, rounds: list[Round]) -> None:
         f"  added p50, both orders' mean {ms(statistics.mean(by_order))} ms "
         f"(target < {TARGET_P50_MS} ms); all {len(pooled):,} pairs pooled: "
         f"p50 {ms(percentile(pooled, 0.5))} ms, p99 {ms(percentile(pooled, 0.99))} ms"
+    )
+    print(
+        f"  proxy CPU per relayed dispatch: {spread([r.proxy_us for r in ok], ' us', 0)}; "
+        f"other processes' CPU: {spread([100 * r.cpu['others'] for r in ok], '%', 0)} "
+        "of a core"
     )
     lost = sum(r.missing for r in ok)
     wrong = sum(r.mismatched for r in ok)
