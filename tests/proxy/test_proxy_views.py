@@ -254,3 +254,66 @@ async def test_a_resumed_connection_is_recorded_with_its_shard(tmp_path: Path) -
     opens = [x for x in map(json.loads, text.splitlines()[1:]) if x["kind"] == "open"]
     assert [(x["conn"], x["shard"]) for x in opens] == [(1, [0, 1]), (2, [0, 1])]
     no_token(text)
+
+
+async def test_record_without_format_keeps_todays_lines(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    capture = tmp_path / "only.capture"
+    async with (
+        running_emulator(heartbeat_interval_ms=300, event_rate=30) as emulator,
+        proxy_process(tmp_path / "p", "--upstream", emulator.rest_url, "--record", str(capture))
+        as proxy,
+    ):  # fmt: skip
+        code, _, bot_err = await birbctl_async(
+            env, "connect", "--json", "--duration", "1", "--api-url", proxy.rest
+        )
+        assert code == 0, bot_err.decode()
+        for _ in range(100):
+            if b"closed by" in proxy.out():
+                break
+            await asyncio.sleep(0.05)
+    assert proxy.code == 130 and proxy.err() == ""
+    out = proxy.out().decode()
+    assert out.startswith("gateway  ws://127.0.0.1:")
+    assert "GET /gateway/bot 200 " in out and "bot #1 connected (new, json, zlib-stream)" in out
+    code, decoded, err = await birbctl_async(env, "decode", "-e", "READY", str(capture))
+    assert code == 0, err.decode()
+    assert json.loads(decoded)["shard"] == [0, 1]
+    no_token(out, capture.read_bytes())
+
+
+async def test_the_reader_leaving_stops_the_proxy_quietly(tmp_path: Path) -> None:
+    """`birbctl proxy -f raw | head -1`: the proxy ends with 0 once head has gone."""
+    import shlex
+    import sys
+
+    env = _env(tmp_path)
+    err_file = tmp_path / "proxy.err"
+    async with running_emulator(heartbeat_interval_ms=300, event_rate=30) as emulator:
+        command = (
+            f"set -o pipefail; {shlex.quote(sys.executable)} -m birbctl proxy -f raw "
+            f"--upstream {shlex.quote(emulator.rest_url)} 2>{shlex.quote(str(err_file))} "
+            "| head -1"
+        )
+        proc = await asyncio.create_subprocess_exec(
+            "bash", "-c", command, stdout=asyncio.subprocess.PIPE, env=env
+        )
+        try:
+            async with asyncio.timeout(30):
+                rest = ""
+                while not rest:
+                    await asyncio.sleep(0.05)
+                    text = err_file.read_text() if err_file.exists() else ""
+                    rest = next((x.split()[1] for x in text.splitlines() if x[:5] == "rest "), "")
+                bot = asyncio.create_task(
+                    birbctl_async(env, "connect", "--duration", "3", "--api-url", rest)
+                )
+                out, _ = await proc.communicate()
+                await bot
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert proc.returncode == 0, err_file.read_text()
+    assert out.count(b"\n") == 1 and b'"op":10' in out  # HELLO, as the gateway sent it
+    assert "Traceback" not in err_file.read_text()
