@@ -317,3 +317,28 @@ async def test_the_reader_leaving_stops_the_proxy_quietly(tmp_path: Path) -> Non
     assert proc.returncode == 0, err_file.read_text()
     assert out.count(b"\n") == 1 and b'"op":10' in out  # HELLO, as the gateway sent it
     assert "Traceback" not in err_file.read_text()
+
+
+async def test_what_does_not_decode_is_one_line_each_way_and_raw_prints_the_rest() -> None:
+    from proxy_harness import HELLO, running_upstream
+
+    out, notes = io.BytesIO(), []
+    view = PacketView(TailFormat.RAW, PacketFilter(), out=out, note=notes.append)
+    async with (
+        running_upstream() as upstream,
+        ProxyServer(ProxyConfig(upstream=upstream.api_url), watchers=[view]) as proxy,
+    ):
+        # The fake upstream echoes the bot's frame: undecodable both ways.
+        await _bot(proxy.gateway_url + "/?v=10&encoding=json", ["not json"], until="not")
+        for _ in range(100):
+            if len(notes) == 2:
+                break
+            await asyncio.sleep(0.02)
+    sent, received = notes
+    assert sent == (
+        "bot #1: the bot sent a frame that does not decode (frame 1:byte 0); "
+        "not shown: it could hold a token"
+    )
+    assert received.startswith("bot #1: upstream sent a message that does not decode (frame 2:")
+    assert received.endswith("; delivered as it came")
+    assert out.getvalue() == HELLO.encode() + b"\n"  # raw: the message as it came
