@@ -118,7 +118,10 @@ class PacketView(TailView):
 
     def _write(self, message: Message, raw: bytes | str) -> None:
         if self.fmt is _LINE:
-            line = Text.assemble((f"#{message.conn} ", "cyan"), packet_line(message))
+            body = packet_line(message)
+            line = Text.assemble(
+                (f"#{message.conn} ", "cyan"), body, no_wrap=body.no_wrap, overflow=body.overflow
+            )
             self._console.print(line)
             self._console.file.flush()
         else:
