@@ -23,7 +23,11 @@ the first's) shows what the write order alone is worth at that rate.
 
 Throughput: dispatches received per second on each connection over the same window, and
 their ratio (proxy / direct). CPU is a share of one core for the emulator, the proxy,
-this client and every other process on the machine (a busy neighbour shows there).
+this client and every other process on the machine (a busy neighbour shows there);
+`proxy/ev` is the proxy's CPU per relayed dispatch; `waited` is how long each process's
+main thread sat runnable without a CPU (ms per second, /proc/PID/schedstat): on a
+machine with more work than cores, that wait, not the proxy's own code, is what an
+added latency of milliseconds is made of.
 
 Run: python bench/proxy.py [--rates 1000,5000] [--seconds 8] [--rounds 4]
 """
@@ -69,6 +73,13 @@ _DISPATCH = b'{"op":0,'
 _S = len(b'{"op":0,"s":')
 _T = b',"t":'
 _MESSAGE_CREATE = b',"t":"MESSAGE_CREATE"'
+
+
+def runqueue_wait_s(pid: int) -> float:
+    """Seconds the process's main thread spent runnable but waiting for a CPU
+    (/proc/PID/schedstat, second field): a busy machine's share of the latency."""
+    with open(f"/proc/{pid}/schedstat", "rb") as f:
+        return int(f.read().split()[1]) / 1e9
 
 
 # --- processes -----------------------------------------------------------------------------
@@ -210,6 +221,7 @@ class Round:
     added_ms: list[float] = field(default_factory=list)  # sorted; inf: not through in time
     mismatched: int = 0  # pairs by `s` whose `t` and `d` differ (should be none)
     cpu: dict[str, float] = field(default_factory=dict)
+    wait: dict[str, float] = field(default_factory=dict)  # run-queue wait, ms per second
     error: str | None = None
 
     @property
@@ -254,11 +266,13 @@ async def measure(
                     raise RuntimeError(conn.error)
             await asyncio.sleep(SETTLE_S)
             cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            wait0 = {name: runqueue_wait_s(pid) for name, pid in pids.items()}
             all0 = busy_cpu_seconds()
             t0 = time.perf_counter()
             await asyncio.sleep(seconds)
             t1 = time.perf_counter()
             cpu1 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            wait1 = {name: runqueue_wait_s(pid) for name, pid in pids.items()}
             all1 = busy_cpu_seconds()
             await asyncio.sleep(GRACE_S)
         except (TimeoutError, RuntimeError) as exc:
@@ -274,6 +288,7 @@ async def measure(
             await asyncio.wait(tasks, timeout=5)
     wall = rnd.wall = t1 - t0
     rnd.cpu = {name: (cpu1[name] - cpu0[name]) / wall for name in pids}
+    rnd.wait = {name: (wait1[name] - wait0[name]) / wall * 1000 for name in pids}
     rnd.cpu["others"] = max(0.0, (all1 - all0) / wall - sum(rnd.cpu.values()))
     d_events, p_events = dispatches(direct), dispatches(proxied)
     rnd.direct_rate = sum(1 for t, _, _ in d_events if t0 <= t <= t1) / wall
@@ -329,7 +344,8 @@ def ms(value: float) -> str:
 HEADER = (
     f"{'rate/s':>7} {'first':>6} {'direct/s':>9} {'proxy/s':>9} {'ratio':>6} "
     f"{'add p50':>8} {'p99':>8} {'max':>8} {'missing':>7} "
-    f"{'emu':>5} {'proxy':>5} {'client':>6} {'others':>6} {'proxy/ev':>8}"
+    f"{'emu':>5} {'proxy':>5} {'client':>6} {'others':>6} {'proxy/ev':>8} "
+    f"{'waited ms/s: emu':>16} {'proxy':>5} {'client':>6}"
 )
 
 
@@ -343,7 +359,8 @@ def row(r: Round) -> str:
         f"{r.rate:>7,} {order:>6} {r.direct_rate:>9,.0f} {r.proxy_rate:>9,.0f} {r.ratio:>6.3f} "
         f"{ms(r.p50):>6}ms {ms(r.p99):>6}ms {ms(r.added_ms[-1] if r.added_ms else math.nan):>6}ms "
         f"{r.missing + r.mismatched:>7} {100 * c['emulator']:>4.0f}% {100 * c['proxy']:>4.0f}% "
-        f"{100 * c['client']:>5.0f}% {100 * c['others']:>5.0f}% {per_event:>8}"
+        f"{100 * c['client']:>5.0f}% {100 * c['others']:>5.0f}% {per_event:>8} "
+        f"{r.wait['emulator']:>16.0f} {r.wait['proxy']:>5.0f} {r.wait['client']:>6.0f}"
     )
 
 
@@ -395,6 +412,10 @@ def summary(rate: int, rounds: list[Round]) -> None:
         f"  proxy CPU per relayed dispatch: {spread([r.proxy_us for r in ok], ' us', 0)}; "
         f"other processes' CPU: {spread([100 * r.cpu['others'] for r in ok], '%', 0)} "
         "of a core"
+    )
+    print(
+        "  the proxy waited for a CPU (run queue, ms per second): "
+        f"{spread([r.wait['proxy'] for r in ok], ' ms/s', 0)}"
     )
     lost = sum(r.missing for r in ok)
     wrong = sum(r.mismatched for r in ok)
