@@ -16,10 +16,12 @@ frame; inflating and parsing happen after the window, so the client is not what 
 measured.
 
 The emulator writes an event to its sessions in the order they identified, so whichever
-connection identified first is written first. Rounds alternate the order (direct first,
-proxy first) and the report shows both; to first order their mean cancels that bias. A
-control round first (`ctrl`: two direct connections, the second's receive time minus
-the first's) shows what the write order alone is worth at that rate.
+connection identified first is written, and woken, first. A control round first (`ctrl`:
+two direct connections, the second's receive time minus the first's) shows what the
+write order alone is worth at that rate (next to nothing here). With the proxy, the
+order matters more: the process woken first takes the free core, the other waits for
+one. Rounds alternate the order (direct first, proxy first); the report shows both and
+their mean, which is the figure to quote.
 
 Throughput: dispatches received per second on each connection over the same window, and
 their ratio (proxy / direct). CPU is a share of one core for the emulator, the proxy,
