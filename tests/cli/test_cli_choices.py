@@ -38,6 +38,7 @@ CLOSED = {
         "--dir": "send recv",
     },
     "encode": {"--to": "etf json", "--style": "client server"},
+    "proxy": {"--format": "line jsonl raw", "--dir": "send recv"},
 }
 
 
@@ -91,6 +92,8 @@ BAD_VALUES = [
     ("demo", "--encoding"),
     ("encode", "--to"),
     ("encode", "--style"),
+    ("proxy", "--format"),
+    ("proxy", "--dir"),
 ]
 
 
@@ -119,7 +122,8 @@ def test_help_shows_the_choices_of_every_closed_option(command: str) -> None:
     text = result.stdout.decode()
     assert result.returncode == 0, result.stderr
     for option, words in CLOSED[command].items():
-        line = next(line for line in text.splitlines() if f" {option} " in line)
+        # The option's own row of the table (the command's text may name it too).
+        line = next(line for line in text.splitlines() if line.lstrip("│ ").startswith(option))
         assert f"<{'|'.join(words.split())}>" in line, line
 
 
@@ -169,10 +173,11 @@ def test_connect_and_tail_take_the_same_connection_options() -> None:
         assert demo[option] == connect[option]
 
 
-def test_tail_and_decode_take_the_same_filters() -> None:
-    tail, decode = _options("tail"), _options("decode")
+def test_tail_decode_and_proxy_take_the_same_filters() -> None:
+    tail, decode, proxy = _options("tail"), _options("decode"), _options("proxy")
     filters = ["--event", "--op", "--dir", "--no-heartbeats"]
     assert {o: tail[o] for o in filters} == {o: decode[o] for o in filters}
+    assert {o: tail[o] for o in filters} == {o: proxy[o] for o in filters}
 
 
 def test_the_groups_come_back_whole() -> None:
