@@ -8,12 +8,13 @@ intent, on one shard of the same bot: the emulator hands both sessions the same 
 object at the same tick (emulator/server.py's traffic loop), so both receive the same
 dispatches, byte for byte apart from `s`, whose numbers differ by a constant (the
 sessions started at different times). That offset comes from the first MESSAGE_CREATE
-of the window (its message id is unique); every dispatch is then paired by `s`, and
-each pair is checked to carry the same `t` and `d` bytes (a mismatch is reported). The added
+of the window (its message id is unique); every dispatch is then paired by `s`, and each
+pair is checked to carry the same `t` and `d` bytes (a mismatch is reported). The added
 latency is (receive time through the proxy) - (receive time direct), both taken with
-time.perf_counter in this one event loop. The receive loop only stamps and keeps each raw
-frame; inflating and parsing happen after the window, so the client is not what is
-measured.
+time.perf_counter in this one event loop. The receive loop only stamps and keeps each
+raw frame; inflating and parsing happen after the window, so the client is not what is
+measured. A dispatch not through the proxy within a second of the window counts as
+missing (and as infinitely late in the percentiles).
 
 The emulator writes an event to its sessions in the order they identified, so whichever
 connection identified first is written, and woken, first. A control round first (`ctrl`:
