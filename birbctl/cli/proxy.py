@@ -75,10 +75,10 @@ async def _run(
     128 + the signal's number (1 if the recording failed)."""
     import asyncio
     import contextlib
-    import signal
     import sys
     import time
 
+    from birbctl.client.signals import StopSignals
     from birbctl.errors import ConfigError
     from birbctl.proxy.rest import RestCall
     from birbctl.proxy.server import ProxyConfig, ProxyServer, RelayWatcher, parse_listen
@@ -127,20 +127,8 @@ async def _run(
         on_failure=failure,
         watchers=watchers,
     )
-    signalled: int | None = None
-
-    def on_signal(signum: int) -> None:
-        nonlocal signalled
-        if signalled is None:
-            signalled = signum
-        stop.set()
-
-    loop = asyncio.get_running_loop()
-    stop_signals = (signal.SIGINT, signal.SIGTERM)
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        for signum in stop_signals:
-            loop.add_signal_handler(signum, on_signal, signum)
-    try:
+    signals = StopSignals(stop)
+    with signals:
         try:
             await server.start()
         except OSError as exc:
@@ -158,13 +146,7 @@ async def _run(
             await server.stop()
             if recorder is not None:
                 recorder.close()
-    finally:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            for signum in stop_signals:
-                loop.remove_signal_handler(signum)
-    if signalled is not None:
-        return 128 + signalled
-    return 1 if recorder is not None and recorder.failed is not None else 0
+    return signals.exit_code(1 if recorder is not None and recorder.failed is not None else 0)
 
 
 def _aiohttp_logs_in_one_line(write: Callable[[str], None]) -> None:

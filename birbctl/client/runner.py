@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from birbctl.client.control import ControlServer, manager_handler
 from birbctl.client.rest import get_gateway_bot
 from birbctl.client.shards import ShardManager
+from birbctl.client.signals import StopSignals
 from birbctl.client.token import load_token
 from birbctl.errors import EXIT_OK, BirbError, ConfigError
 from birbctl.options import DEFAULT_API_URL
@@ -25,9 +25,6 @@ if TYPE_CHECKING:
 
 #: Seconds the shards get to close cleanly after Ctrl-C or --duration.
 SHUTDOWN_GRACE = 5.0
-#: Signals that stop a run cleanly (shards closed, capture finished); the exit code is
-#: then 128 + the signal's number, as a shell reports a process the signal killed.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class NeverReady(BirbError):
@@ -110,68 +107,55 @@ async def run_connect(options: ConnectOptions, view: View) -> int:
     view.attach(manager)
     recorder = _recorder(options, manager, url)
     stop = asyncio.Event()
-    signalled: int | None = None
     started = time.monotonic()
-
-    def on_signal(signum: int) -> None:
-        nonlocal signalled
-        if signalled is None:
-            signalled = signum
-        stop.set()
-
-    loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        for signum in STOP_SIGNALS:
-            loop.add_signal_handler(signum, on_signal, signum)
+    signals = StopSignals(stop)
     try:
-        async with ControlServer(manager_handler(manager), command=options.command):
-            run = asyncio.create_task(manager.run(), name="birbctl-shards")
-            shown = asyncio.create_task(view.run(manager, stop), name="birbctl-view")
-            waiters = [run, asyncio.create_task(stop.wait())]
-            timer: asyncio.Task[None] | None = None
-            if options.duration is not None:
-                timer = asyncio.create_task(asyncio.sleep(options.duration))
-                waiters.append(timer)
-            try:
-                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                ran_for = time.monotonic() - started
-                # Only a run that was meant to go on until --duration owes a READY; a
-                # signal, the view (tail --count, q) or a `birbctl close` ending it early
-                # does not.
-                owed_ready = (
-                    signalled is None
-                    and timer is not None
-                    and timer.done()
-                    and not run.done()
-                    and not stop.is_set()
-                )
-                if not run.done():
-                    manager.close(CloseCode.NORMAL_CLOSURE, "birbctl is stopping")
+        with signals:
+            async with ControlServer(manager_handler(manager), command=options.command):
+                run = asyncio.create_task(manager.run(), name="birbctl-shards")
+                shown = asyncio.create_task(view.run(manager, stop), name="birbctl-view")
+                waiters = [run, asyncio.create_task(stop.wait())]
+                timer: asyncio.Task[None] | None = None
+                if options.duration is not None:
+                    timer = asyncio.create_task(asyncio.sleep(options.duration))
+                    waiters.append(timer)
+                try:
+                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                    ran_for = time.monotonic() - started
+                    # Only a run that was meant to go on until --duration owes a READY; a
+                    # signal, the view (tail --count, q) or a `birbctl close` ending it early
+                    # does not.
+                    owed_ready = (
+                        signals.signum is None
+                        and timer is not None
+                        and timer.done()
+                        and not run.done()
+                        and not stop.is_set()
+                    )
+                    if not run.done():
+                        manager.close(CloseCode.NORMAL_CLOSURE, "birbctl is stopping")
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(SHUTDOWN_GRACE):
+                                await asyncio.shield(run)
+                    stop.set()
                     with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(SHUTDOWN_GRACE):
-                            await asyncio.shield(run)
-                stop.set()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(2):
-                        await shown
-                view.finish(manager)
-                if run.done():
-                    run.result()  # a fatal close raises here
-                if owed_ready:
-                    _check_ready(manager, url, ran_for)
-            finally:
-                for task in (run, shown, *waiters):
-                    task.cancel()
-                for task in (run, shown, *waiters):
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
+                        async with asyncio.timeout(2):
+                            await shown
+                    view.finish(manager)
+                    if run.done():
+                        run.result()  # a fatal close raises here
+                    if owed_ready:
+                        _check_ready(manager, url, ran_for)
+                finally:
+                    for task in (run, shown, *waiters):
+                        task.cancel()
+                    for task in (run, shown, *waiters):
+                        with contextlib.suppress(asyncio.CancelledError, Exception):
+                            await task
     finally:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            for signum in STOP_SIGNALS:
-                loop.remove_signal_handler(signum)
         if recorder is not None:
             recorder.close()
-    return EXIT_OK if signalled is None else 128 + signalled
+    return signals.exit_code(EXIT_OK)
 
 
 def _check_ready(manager: ShardManager, url: str, waited: float) -> None:

@@ -31,7 +31,7 @@ from birbctl.options import TailFormat
 from birbctl.protocol.wire import Direction
 from birbctl.proxy.relay import GatewayRelay, RelayEvent
 from birbctl.render.packets import packet_line
-from birbctl.render.tail import TailView
+from birbctl.render.tail import TailView, packet_message
 
 _RECV = Direction.RECV
 _LINE, _RAW = TailFormat.LINE, TailFormat.RAW
@@ -83,10 +83,7 @@ class PacketView(TailView):
         if event.error is not None:
             self._undecodable(relay, event)
             return
-        message = Message(
-            event.payload, 0, None, event.wire_size, event.size, event.ts, event.conn,
-            event.dir, "text" if isinstance(event.raw, str) else "binary", relay.shard,
-        )  # fmt: skip
+        message = packet_message(event, relay.shard)
         if not self.filter.empty and not self.filter.matches(message):
             return
         try:

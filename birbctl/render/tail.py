@@ -84,10 +84,7 @@ class TailView:
         if event.error is not None and self.fmt is not _RAW:
             self._fail(ws, event)
             return
-        message = Message(
-            event.payload, 0, None, event.wire_size, event.size, event.ts, event.conn,
-            event.dir, "text" if isinstance(event.raw, str) else "binary", ws.shard,
-        )  # fmt: skip
+        message = packet_message(event, ws.shard)
         if not self.filter.empty and not self.filter.matches(message):
             return
         try:
@@ -131,3 +128,13 @@ class TailView:
 
             self._console.print(packet_line(message))
             self._console.file.flush()
+
+
+def packet_message(event: PacketEvent, shard: tuple[int, int] | None) -> Message:
+    """A live packet as the Message that `decode` would read back from its recording, so
+    filters and every output format treat both alike."""
+    kind = "text" if isinstance(event.raw, str) else "binary"
+    return Message(
+        event.payload, 0, None, event.wire_size, event.size, event.ts, event.conn,
+        event.dir, kind, shard,
+    )  # fmt: skip
