@@ -1,5 +1,5 @@
-"""`birbctl serve` as its own process for the benchmarks: start it, read its gateway URL,
-stop it by PID."""
+"""`birbctl serve` (or `proxy`) as its own process for the benchmarks: start it, read its
+gateway URL, stop it by PID."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import sys
 import time
 
 
-def start_emulator(*options: str) -> tuple[subprocess.Popen[str], str]:
-    """Start `birbctl serve --port 0 --quiet OPTIONS...`; (process, ws://127.0.0.1:PORT)."""
+def start_birbctl(name: str, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """Start `birbctl ARGS...` (serve or proxy) and wait for the first ws://127.0.0.1:PORT
+    it prints; (process, that URL). `name` says what failed to start."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "birbctl", "serve", "--port", "0", "--quiet", *options],
+        [sys.executable, "-m", "birbctl", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stdout is not None
@@ -27,13 +28,19 @@ def start_emulator(*options: str) -> tuple[subprocess.Popen[str], str]:
             return proc, found.group(0)
         if not line and proc.poll() is not None:
             break
-    stop_emulator(proc)
+    stop_process(proc)
     err = proc.stderr.read() if proc.stderr else ""
-    raise SystemExit(f"the emulator did not start: {err}")
+    raise SystemExit(f"{name} did not start: {err}")
 
 
-def stop_emulator(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM by PID (the emulator's clean stop), SIGKILL if it lingers."""
+def start_emulator(*options: str) -> tuple[subprocess.Popen[str], str]:
+    """Start `birbctl serve --port 0 --quiet OPTIONS...`; (process, ws://127.0.0.1:PORT)."""
+    return start_birbctl("the emulator", "serve", "--port", "0", "--quiet", *options)
+
+
+def stop_process(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM by PID (the clean stop of serve and proxy), SIGKILL if it lingers; then its
+    pipes are closed (what it printed after start-up is not read)."""
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGTERM)
@@ -45,3 +52,6 @@ def stop_emulator(proc: subprocess.Popen[str]) -> None:
     for pipe in (proc.stdout, proc.stderr):
         if pipe is not None:
             pipe.close()
+
+
+stop_emulator = stop_process

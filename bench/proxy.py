@@ -42,8 +42,6 @@ import asyncio
 import contextlib
 import math
 import os
-import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -58,7 +56,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from emulator import busy_cpu_seconds, cpu_seconds, percentile
-from emulator_process import start_emulator, stop_emulator
+from emulator_process import start_birbctl, start_emulator, stop_emulator, stop_process
 
 from birbctl.protocol.intents import parse_intents
 
@@ -90,39 +88,7 @@ def runqueue_wait_s(pid: int) -> float:
 
 def start_proxy(upstream: str) -> tuple[subprocess.Popen[str], str]:
     """`python -m birbctl proxy --upstream UPSTREAM`; (process, its gateway ws:// URL)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "birbctl", "proxy", "--listen", "127.0.0.1:0",
-         "--upstream", upstream],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        found = re.match(r"gateway\s+(ws://127\.0\.0\.1:\d+)", line)
-        if found:
-            return proc, found.group(1)
-        if not line and proc.poll() is not None:
-            break
-    stop_proxy(proc)
-    err = proc.stderr.read() if proc.stderr else ""
-    raise SystemExit(f"the proxy did not start: {err}")
-
-
-def stop_proxy(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM by PID (the proxy closes its connections with 1001), SIGKILL if it lingers.
-    Its stdout (one line per bot connection) is read only here: a few lines fit the pipe."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-    for pipe in (proc.stdout, proc.stderr):
-        if pipe is not None:
-            pipe.close()
+    return start_birbctl("the proxy", "proxy", "--listen", "127.0.0.1:0", "--upstream", upstream)
 
 
 # --- the client ----------------------------------------------------------------------------
@@ -331,7 +297,7 @@ def run_rate(rate: int, rounds: int, seconds: float) -> tuple[list[Round], float
                 print(row(rnd), flush=True)
                 results.append(rnd)
         finally:
-            stop_proxy(proxy)
+            stop_process(proxy)
     finally:
         stop_emulator(emu)
     return results, time.monotonic() - started
