@@ -78,8 +78,10 @@ async def _run(
     import sys
     import time
 
+    from birbctl.client.control import ControlServer
     from birbctl.client.signals import StopSignals
     from birbctl.errors import ConfigError
+    from birbctl.proxy.control import proxy_handler
     from birbctl.proxy.rest import RestCall
     from birbctl.proxy.server import ProxyConfig, ProxyServer, RelayWatcher, parse_listen
 
@@ -139,9 +141,11 @@ async def _run(
             out.write(f"rest     {server.rest_url}\n")
             out.write(f"upstream {server.upstream.api_url}; Ctrl-C stops\n")
             out.flush()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(duration):
-                    await stop.wait()
+            # `birbctl status` and `ping` see each bot connection as a shard.
+            async with ControlServer(proxy_handler(server), command="proxy"):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(duration):
+                        await stop.wait()
         finally:
             await server.stop()
             if recorder is not None:

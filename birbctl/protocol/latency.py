@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -52,6 +53,11 @@ class LatencyTracker:
     @property
     def last(self) -> float | None:
         return self._samples[-1] if self._samples else None
+
+    def history(self, count: int) -> list[float]:
+        """The newest `count` round trips, oldest first (a sparkline's worth)."""
+        skip = max(0, len(self._samples) - count)
+        return list(itertools.islice(self._samples, skip, None))
 
     def stats(self) -> LatencyStats:
         if not self._samples:

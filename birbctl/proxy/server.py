@@ -149,6 +149,8 @@ class ProxyServer:
         self._stopping = asyncio.Event()
         self._active: set[asyncio.Task[object]] = set()
         self._shards: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        #: The bot connections open now, by number: what `birbctl status` and `ping` show.
+        self.relays: dict[int, GatewayRelay] = {}
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -301,7 +303,11 @@ class ProxyServer:
             relay.add_listener(self._shard_of_resume(relay))  # first: the others read it
             for watcher in self._watchers:
                 watcher.opened(relay)
-        side, code, reason = await _pump(bot, upstream, relay, request, self._stopping)
+        self.relays[number] = relay
+        try:
+            side, code, reason = await _pump(bot, upstream, relay, request, self._stopping)
+        finally:
+            del self.relays[number]
         for watcher in self._watchers:
             watcher.ended(relay, side, code, reason)
         self._on_note(

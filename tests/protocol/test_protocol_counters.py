@@ -120,3 +120,12 @@ def test_backoff_attempts() -> None:
 def test_backoff_rejects_bad_settings(kwargs: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         Backoff(random.Random(), **kwargs)  # type: ignore[arg-type]
+
+
+def test_latency_history_is_the_newest_round_trips_oldest_first() -> None:
+    tracker = LatencyTracker(history=5)
+    assert tracker.history(3) == []
+    for rtt in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0):
+        tracker.record(rtt)
+    assert tracker.history(3) == [4.0, 5.0, 6.0]
+    assert tracker.history(10) == [2.0, 3.0, 4.0, 5.0, 6.0]  # only what is kept

@@ -1,0 +1,50 @@
+"""`birbctl status` and `ping` for a running proxy: each open bot connection answers as a
+shard does, through the same control socket and snapshots as `connect`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from birbctl.client.control import Handler
+from birbctl.client.snapshot import PingSnapshot
+from birbctl.errors import ConfigError
+from birbctl.proxy.relay import GatewayRelay
+from birbctl.proxy.server import ProxyServer
+
+#: How many of a connection's newest round trips `ping` shows as its history.
+PING_HISTORY = 120
+
+
+def proxy_handler(server: ProxyServer) -> Handler:
+    """Answers checked control requests (client/control.py parse_request) for a proxy."""
+
+    def handle(request: dict[str, Any]) -> dict[str, Any]:
+        cmd = request["cmd"]
+        relays = [server.relays[n] for n in sorted(server.relays)]
+        # The server adds pid, command and started: with them, these are the JSON forms
+        # of ProcessSnapshot and ProcessPings.
+        if cmd == "status":
+            return {"shards": [relay.snapshot().to_json() for relay in relays]}
+        if cmd == "ping":
+            return {"shards": [ping_snapshot(relay).to_json() for relay in relays]}
+        if cmd in ("reconnect", "terminate", "close"):
+            raise ConfigError(f"{cmd} does not act on a proxy's bot connections yet")
+        raise ConfigError(f"unknown command {cmd!r}")
+
+    return handle
+
+
+def ping_snapshot(relay: GatewayRelay) -> PingSnapshot:
+    """One bot connection's round trips: its heartbeats to upstream's ACKs, in ms."""
+    stats = relay.latency.stats()
+    return PingSnapshot(
+        shard=relay.snapshot().shard,
+        last=stats.last,
+        avg=stats.avg,
+        min=stats.min,
+        p50=stats.p50,
+        p95=stats.p95,
+        max=stats.max,
+        samples=stats.samples,
+        history=tuple(relay.latency.history(PING_HISTORY)),
+    )
