@@ -149,18 +149,7 @@ class ShardMonitor:
 
     def ping_snapshot(self) -> PingSnapshot:
         """`birbctl ping`: last, avg, min, p50, p95, max and sample count, in ms."""
-        stats = self.ws.session.latency_stats
-        return PingSnapshot(
-            shard=self._shard(),
-            last=stats.last,
-            avg=stats.avg,
-            min=stats.min,
-            p50=stats.p50,
-            p95=stats.p95,
-            max=stats.max,
-            samples=stats.samples,
-            history=tuple(self.pings),
-        )
+        return PingSnapshot.of(self._shard(), self.ws.session.latency_stats, tuple(self.pings))
 
     def busiest(self, n: int = 8) -> list[tuple[str, int]]:
         counts = self.event_types

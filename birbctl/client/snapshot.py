@@ -19,6 +19,8 @@ import types
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar, Union, get_args, get_origin, get_type_hints
 
+from birbctl.protocol.latency import LatencyStats
+
 _T = TypeVar("_T")
 
 
@@ -103,6 +105,23 @@ class PingSnapshot(JsonForm):
     @property
     def shard_id(self) -> int:
         return self.shard[0]
+
+    @classmethod
+    def of(
+        cls, shard: tuple[int, int], stats: LatencyStats, history: tuple[float, ...]
+    ) -> PingSnapshot:
+        """A shard's (or a proxied bot connection's) round trips, from its live stats."""
+        return cls(
+            shard=shard,
+            last=stats.last,
+            avg=stats.avg,
+            min=stats.min,
+            p50=stats.p50,
+            p95=stats.p95,
+            max=stats.max,
+            samples=stats.samples,
+            history=history,
+        )
 
 
 @dataclass(frozen=True, slots=True)

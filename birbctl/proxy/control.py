@@ -36,15 +36,6 @@ def proxy_handler(server: ProxyServer) -> Handler:
 
 def ping_snapshot(relay: GatewayRelay) -> PingSnapshot:
     """One bot connection's round trips: its heartbeats to upstream's ACKs, in ms."""
-    stats = relay.latency.stats()
-    return PingSnapshot(
-        shard=relay.snapshot().shard,
-        last=stats.last,
-        avg=stats.avg,
-        min=stats.min,
-        p50=stats.p50,
-        p95=stats.p95,
-        max=stats.max,
-        samples=stats.samples,
-        history=tuple(relay.latency.history(PING_HISTORY)),
-    )
+    shard = relay.snapshot().shard
+    history = tuple(relay.latency.history(PING_HISTORY))
+    return PingSnapshot.of(shard, relay.latency.stats(), history)
