@@ -182,10 +182,8 @@ class GatewayRelay:
         self.last_ack_at: float | None = None
         self._beat_at: float | None = None
         self.dispatches: dict[str, int] = {}  # by `t`
-        self.events = 0
         self._rate: deque[list[int]] = deque()  # [second, dispatches in it]
         self.identifies = 0  # op 2 sent by the bot
-        self.resumes_sent = 0  # op 6 sent by the bot
         self.resumed = 0  # RESUMED received
         self._guilds_expected = 0
         self._guilds_pending: set[str | int] = set()
@@ -195,6 +193,11 @@ class GatewayRelay:
         self.closes: list[RelayClose] = []
 
     # --- the interface the server drives ---------------------------------------------
+
+    @property
+    def events(self) -> int:
+        """Dispatches received, of every type."""
+        return sum(self.dispatches.values())
 
     def add_listener(self, listener: Callable[[RelayEvent], None]) -> None:
         self._listeners.append(listener)
@@ -234,7 +237,6 @@ class GatewayRelay:
                     t = "?"  # a hostile `t` (a list) must not reach a dict key
                 counts = self.dispatches
                 counts[t] = counts.get(t, 0) + 1
-                self.events += 1
                 self._count(now)
                 if t in _READ_DISPATCHES:
                     rewritten = self._dispatch(t, payload, message)
@@ -284,7 +286,6 @@ class GatewayRelay:
                     self.shard = (0, 1) if shard is None else _shard_of(shard) or self.shard
                 self._set_status(_S.IDENTIFYING)
             elif op == 6:
-                self.resumes_sent += 1
                 if type(d) is dict and isinstance(d.get("session_id"), str):
                     self.session_id = d["session_id"]
                 self._set_status(_S.RESUMING)
