@@ -15,7 +15,7 @@ import orjson
 
 from birbctl.codec.etf import encode_etf
 from birbctl.options import EtfStyle
-from birbctl.protocol.wire import ETF_VERSION, Encoding
+from birbctl.protocol.wire import ETF_VERSION, Compression, Encoding
 
 _ETF_ATOM = 100
 _ETF_SMALL_INT = 97
@@ -90,3 +90,15 @@ def encode_payload(op: int, d: Any, encoding: Encoding) -> bytes:
     if encoding is Encoding.JSON:
         return orjson.dumps(payload)
     return encode_etf(payload, style=EtfStyle.SERVER)
+
+
+def corrupt_frame(encoding: Encoding, compress: Compression, junk: bytes) -> bytes | str:
+    """A frame the client's decoder must reject (the `corrupt` fault): broken deflate or
+    zstd data, or a message that is neither JSON nor ETF. str is a text frame."""
+    if compress is Compression.ZLIB_STREAM:
+        return b"\xff\xff\xff" + junk + b"\x00\x00\xff\xff"
+    if compress is Compression.ZSTD_STREAM:
+        return b"\xff\xff\xff\xff" + junk
+    if encoding is Encoding.JSON:
+        return '{"op": 0, "d": {"corrupt'
+    return bytes((ETF_VERSION, 0xFF)) + junk  # 255: no such ETF tag

@@ -33,7 +33,7 @@ from birbctl.emulator.chaos import (
 from birbctl.emulator.client_etf import has_atom_keys
 from birbctl.emulator.config import EmulatorConfig
 from birbctl.emulator.faults import Fault
-from birbctl.emulator.frames import PreparedDispatch, encode_payload
+from birbctl.emulator.frames import PreparedDispatch, corrupt_frame, encode_payload
 from birbctl.emulator.recording import Recording
 from birbctl.emulator.replay import ReplayScheduler
 from birbctl.emulator.sessions import SessionRecord, SessionRecords
@@ -41,7 +41,7 @@ from birbctl.emulator.world import World, bot_id_from_token, bot_user
 from birbctl.errors import DecodeError
 from birbctl.protocol.intents import ALL_INTENTS, PRIVILEGED_INTENTS
 from birbctl.protocol.opcodes import CloseCode, Opcode, client_close_ends_session, ends_session
-from birbctl.protocol.wire import ETF_VERSION, Compression, Encoding
+from birbctl.protocol.wire import Compression, Encoding
 from birbctl.transport.deflate import LIVE_ZLIB_LEVEL, Deflater, make_deflater
 
 log = logging.getLogger("birbctl.emulator")
@@ -832,16 +832,11 @@ class GatewayConnection:
         self._emit(encode_payload(op, d, self.encoding))
 
     def _corrupt_frame(self) -> SendFrame:
-        """Bytes the client's decoder must reject: broken deflate/zstd data, or a message
-        that is neither JSON nor ETF."""
         junk = bytes(self.ctx.rng.randrange(256) for _ in range(24))
-        if self.compress is Compression.ZLIB_STREAM:
-            return SendFrame(b"\xff\xff\xff" + junk + b"\x00\x00\xff\xff", False)
-        if self.compress is Compression.ZSTD_STREAM:
-            return SendFrame(b"\xff\xff\xff\xff" + junk, False)
-        if self.encoding is Encoding.JSON:
-            return SendFrame(b'{"op": 0, "d": {"corrupt', True)
-        return SendFrame(bytes((ETF_VERSION, 0xFF)) + junk, False)  # 255: no such ETF tag
+        frame = corrupt_frame(self.encoding, self.compress, junk)
+        if isinstance(frame, str):
+            return SendFrame(frame.encode(), True)
+        return SendFrame(frame, False)
 
     @property
     def _compression_text(self) -> str:
