@@ -61,6 +61,7 @@ bot's reconnections (resumes, re-identifies) are the server's to add up.
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections import deque
 from collections.abc import Callable
@@ -77,6 +78,7 @@ from birbctl.codec.etf import decode_etf, encode_etf
 from birbctl.codec.json import decode_json, json_error
 from birbctl.codec.message import decode_message
 from birbctl.codec.packets import message_decoder
+from birbctl.emulator.frames import corrupt_frame, encode_payload
 from birbctl.errors import BirbError, DecodeError, InflateError
 from birbctl.options import EtfStyle
 from birbctl.protocol.latency import LatencyTracker
@@ -191,6 +193,20 @@ class GatewayRelay:
         self.bot_frames = 0
         #: Every close reported, in order; the first says who ended the connection.
         self.closes: list[RelayClose] = []
+        #: The op (and `t`) of the message `from_upstream` or `from_bot` last read, for
+        #: the fault steps that fire on it (proxy/faults.py); None: it did not decode.
+        self.last_upstream_op: int | None = None
+        self.last_t: str | None = None
+        self.last_bot_op: int | None = None
+        # Faults on the way to the bot (`swallow_acks`, `delay_acks`, `stall`): upstream's
+        # messages wait here, compressed only when they go, so the stream stays in order.
+        self.zombie = False
+        self.ack_delay = 0.0
+        self.stall_until = 0.0
+        self.acks_swallowed = 0
+        self._holding = False
+        self._held: list[tuple[float, int, Frame, bytes | str, Any]] = []
+        self._held_count = 0
 
     # --- the interface the server drives ---------------------------------------------
 
@@ -209,6 +225,7 @@ class GatewayRelay:
             raise RelayBroken(self._broken)
         now = self._clock()
         self.upstream_frames += 1
+        self.last_upstream_op = self.last_t = None
         if type(frame) is str:  # text frames only come uncompressed: JSON, delivered as is
             message: bytes | str = frame
         else:
@@ -226,6 +243,7 @@ class GatewayRelay:
         except orjson.JSONDecodeError as exc:
             return self._undecodable(frame, message, json_error(exc, message), now)
 
+        op: Any = None
         if type(payload) is dict:
             op = payload.get("op")
             if op == 0:
@@ -235,6 +253,7 @@ class GatewayRelay:
                 t = payload.get("t")
                 if type(t) is not str:
                     t = "?"  # a hostile `t` (a list) must not reach a dict key
+                self.last_t = t
                 counts = self.dispatches
                 counts[t] = counts.get(t, 0) + 1
                 self._count(now)
@@ -250,20 +269,16 @@ class GatewayRelay:
                     self._beat_at = None
             elif op == 7 or op == 9:
                 self._set_status(_S.RECONNECTING)
-
-        deflate = self._deflate
-        if deflate is None or type(message) is str:
-            out: Frame = frame
-        else:
-            out = deflate(message)  # type: ignore[arg-type]
-        if self._listeners:
-            self._emit_recv(out, message, payload, None, now)
-        return [out]
+        self.last_upstream_op = op if type(op) is int else None
+        if self._holding:
+            return self._hold(op, frame, message, payload, now)
+        return [self._to_bot(frame, message, payload, now)]
 
     def from_bot(self, frame: Frame) -> list[Frame]:
         """Frames to send upstream: the bot's frame itself, unchanged."""
         now = self._clock()
         self.bot_frames += 1
+        self.last_bot_op = None
         error: DecodeError | None = None
         payload: Any = None
         try:
@@ -275,6 +290,7 @@ class GatewayRelay:
             op = payload.get("op")
             d = payload.get("d")
             holds_token = type(d) is dict and "token" in d
+            self.last_bot_op = op if type(op) is int else None
             if op == 1:
                 self._beat_at = now
             elif op == 2:
@@ -292,6 +308,56 @@ class GatewayRelay:
         if self._listeners:
             self._emit_send(frame, payload, error, holds_token, now)
         return [frame]
+
+    # --- faults the proxy injects (proxy/faults.py and proxy/link.py decide when) -------
+
+    def inject(self, op: int, d: Any) -> list[Frame]:
+        """A payload of the proxy's own toward the bot (op 7, op 9, op 1), encoded and
+        compressed as upstream's are, so the bot cannot tell it from the gateway's."""
+        raw = encode_payload(op, d, self.encoding)
+        text = self._deflate is None and self.encoding is Encoding.JSON
+        message: bytes | str = raw.decode() if text else raw
+        if op == 7 or op == 9:
+            self._set_status(_S.RECONNECTING)
+        payload = {"op": op, "d": d, "s": None, "t": None}
+        return [self._to_bot(message, message, payload, self._clock())]
+
+    def corrupt(self, junk: bytes) -> list[Frame]:
+        """A frame the bot's decoder must reject (broken compressed data, or neither JSON
+        nor ETF). Not reported to listeners: it is no payload, and a recording that held
+        it could not decode what the connection sent before it broke."""
+        return [corrupt_frame(self.encoding, self.compress, junk)]
+
+    def swallow_acks(self) -> None:
+        """Swallow upstream's heartbeat ACKs from now on: a zombie connection, as the bot
+        sees it. The ping shown stays upstream's own."""
+        self.zombie = True
+        self._holding = True
+
+    def delay_acks(self, ms: int) -> None:
+        """Deliver each of upstream's heartbeat ACKs `ms` late (0: on time again)."""
+        self.ack_delay = ms / 1000
+        self._holding = True
+
+    def stall(self, seconds: float) -> None:
+        """Hold everything upstream sends for `seconds`, then deliver it in order."""
+        self.stall_until = max(self.stall_until, self._clock() + seconds)
+        self._holding = True
+
+    def release(self, now: float | None = None) -> list[Frame]:
+        """The held messages now due, in the order they go to the bot."""
+        now = self._clock() if now is None else now
+        held = self._held
+        out: list[Frame] = []
+        while held and held[0][0] <= now:
+            _, _, frame, message, payload = heapq.heappop(held)
+            out.append(self._to_bot(frame, message, payload, now))
+        return out
+
+    @property
+    def next_release(self) -> float | None:
+        """When the first held message is due (clock time), if one is held."""
+        return self._held[0][0] if self._held else None
 
     def upstream_closed(self, code: int | None, reason: str) -> None:
         """Upstream closed (or the connection to it was lost: code None)."""
@@ -420,6 +486,40 @@ class GatewayRelay:
             self._open(now)
             self._emit(PacketEvent(self.conn, _RECV, None, len(frame), 0, now, b"", error))
         raise RelayBroken(error)
+
+    def _to_bot(self, frame: Frame, message: bytes | str, payload: Any, now: float) -> Frame:
+        """The frame that carries `message` to the bot (compressed in the bot's stream
+        now, so frames go out in the order they are made), reported to listeners."""
+        deflate = self._deflate
+        if deflate is None or type(message) is str:
+            out: Frame = frame
+        else:
+            out = deflate(message)  # type: ignore[arg-type]
+        if self._listeners:
+            self._emit_recv(out, message, payload, None, now)
+        return out
+
+    def _hold(
+        self, op: Any, frame: Frame, message: bytes | str, payload: Any, now: float
+    ) -> list[Frame]:
+        """Upstream's message while ACKs are held or the stream stalls: due now, later
+        or never. Held messages keep their order; a delayed ACK lets later ones pass."""
+        due = now
+        if op == 11:
+            if self.zombie:
+                self.acks_swallowed += 1
+                return self.release(now)
+            due += self.ack_delay
+        if now < self.stall_until:
+            due = max(due, self.stall_until)
+        out = self.release(now)
+        if due <= now and not self._held:
+            out.append(self._to_bot(frame, message, payload, now))
+        else:
+            self._held_count += 1
+            heapq.heappush(self._held, (due, self._held_count, frame, message, payload))
+            out += self.release(now)
+        return out
 
     def _undecodable(
         self, frame: Frame, message: bytes | str, error: DecodeError, now: float

@@ -1,12 +1,11 @@
-"""The proxy's one port: REST under the upstream's API path, the gateway on any other.
+"""The proxy's one port: REST under the upstream's API path, the gateway on any other,
+and the loopback admin endpoint (/_birbctl/) that injects faults, as `birbctl serve`'s.
 
 A bot's websocket is accepted only once the upstream one is open, so an upstream that is
 down or refuses gives the bot a failed upgrade (502, or the upstream's own status), as a
-real outage does. Then two pumps move frames through a relay (relay.py: it reads every
-message and rewrites READY's resume URL) until either side closes; the close, with its
-code and reason, is passed on to the other side, and a dropped TCP connection is passed
-on as a dropped connection (no close frame), so the upstream session stays resumable
-exactly when it would have without the proxy.
+real outage does. Then a BotLink (link.py) serves the connection through a relay
+(relay.py: it reads every message and rewrites READY's resume URL) until either side
+closes, or a fault or a control command ends it.
 """
 
 from __future__ import annotations
@@ -15,19 +14,23 @@ import asyncio
 import contextlib
 import ipaddress
 import itertools
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from yarl import URL
 
-from birbctl.errors import ConfigError
+from birbctl.emulator.faults import FaultStep, parse_fault, parse_step
+from birbctl.errors import BirbError, ConfigError
 from birbctl.options import DEFAULT_API_URL
 from birbctl.protocol.wire import Compression, Direction, Encoding
-from birbctl.proxy.relay import Frame, GatewayRelay, RelayBroken, RelayEvent
+from birbctl.proxy.faults import FaultPlan, Strike
+from birbctl.proxy.link import CLOSE_TIMEOUT, BotLink, _drop_upstream
+from birbctl.proxy.relay import GatewayRelay, RelayEvent
 from birbctl.proxy.rest import (
     MAX_REQUEST_BODY,
     RestCall,
@@ -44,15 +47,11 @@ MAX_UPSTREAM_MESSAGE = 64 * 1024 * 1024
 #: What one bot message may be. The gateway closes with 4002 past 4096 bytes; this only
 #: bounds what is buffered to pass such a message on so the upstream can say so.
 MAX_BOT_MESSAGE = 1024 * 1024
-#: How long a close handshake may take on either side before the connection is dropped.
-CLOSE_TIMEOUT = 5.0
 #: Opening the upstream TCP (and TLS) connection; answers may then take a while (uploads).
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
-#: Close codes no close frame may carry (RFC 6455 7.4.1): no code, dropped, TLS failed.
-_NOT_ON_THE_WIRE = frozenset({0, 1005, 1006, 1015})
-GOING_AWAY = 1001
-INTERNAL_ERROR = 1011
+#: The admin endpoint's path prefix (as `birbctl serve`'s).
+ADMIN_PREFIX = "/_birbctl/"
 #: Gateway sessions whose shard is remembered, so a RESUME's connection (which sends no
 #: IDENTIFY) is labelled too.
 SESSIONS_REMEMBERED = 4096
@@ -95,6 +94,10 @@ class ProxyConfig:
     port: int = 0
     upstream: str = DEFAULT_API_URL
     upstream_ca: str | None = None
+    #: Fault steps (`--fault`, `--scenario`), in the emulator's vocabulary.
+    steps: tuple[FaultStep, ...] = ()
+    #: Seeds the `probability` of handshake steps (None: a random seed).
+    seed: int | None = None
 
 
 class RelayWatcher(Protocol):
@@ -149,8 +152,12 @@ class ProxyServer:
         self._stopping = asyncio.Event()
         self._active: set[asyncio.Task[object]] = set()
         self._shards: OrderedDict[str, tuple[int, int]] = OrderedDict()
-        #: The bot connections open now, by number: what `birbctl status` and `ping` show.
-        self.relays: dict[int, GatewayRelay] = {}
+        self.plan = FaultPlan(config.steps, seed=config.seed)
+        self._plan_used = bool(config.steps)
+        #: The bot connections open now, by number: what `birbctl status` and `ping` show
+        #: and what control commands and the admin endpoint act on.
+        self.links: dict[int, BotLink] = {}
+        self._faults_before = 0  # struck on bot connections that have ended
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -221,6 +228,16 @@ class ProxyServer:
         """The API base a bot points at instead of the upstream's."""
         return f"http://{self._host}:{self.port}{self.upstream.prefix}"
 
+    @property
+    def faults_injected(self) -> int:
+        """Faults struck so far, on every bot connection (steps, admin, control)."""
+        return self._faults_before + sum(link.faults_struck for link in self.links.values())
+
+    @property
+    def relays(self) -> dict[int, GatewayRelay]:
+        """The open bot connections' relays, by number."""
+        return {number: link.relay for number, link in self.links.items()}
+
     # --- HTTP ----------------------------------------------------------------------------
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
@@ -237,7 +254,95 @@ class ProxyServer:
                 self._active.discard(task)
         if rest:
             return await self._rest.handle(request)
+        if request.path.startswith(ADMIN_PREFIX):
+            return await self._admin(request)
         return error_answer(404, "404: Not Found")
+
+    # --- the admin endpoint --------------------------------------------------------------
+
+    async def _admin(self, request: web.Request) -> web.StreamResponse:
+        """GET /_birbctl/sessions lists the bot connections; POST /_birbctl/faults?action=
+        strikes them now (`connection=N`, `session=ID prefix` or `shard=ID` choose; all
+        by default), or arms a step for the next ones to reach a point (`on=`). Loopback
+        peers only, and no browser pages (no Origin)."""
+        from birbctl.emulator.server import _admin_body
+
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        host = peer[0] if isinstance(peer, tuple) and peer else ""
+        if not _is_loopback(str(host)) or "Origin" in request.headers:
+            return error_answer(403, "403: Forbidden")
+        route = request.path[len(ADMIN_PREFIX) :].rstrip("/")
+        if route == "sessions" and request.method == "GET":
+            return web.json_response(self.describe())
+        if route != "faults":
+            return error_answer(404, "404: Not Found")
+        if request.method != "POST":
+            return error_answer(405, "405: use POST")
+        try:
+            query = dict(request.query)
+            query.update(_admin_body(await request.read()))
+            return web.json_response(await self._admin_fault(query))
+        except BirbError as exc:
+            return error_answer(400, str(exc))
+
+    async def _admin_fault(self, query: dict[str, str]) -> dict[str, object]:
+        targets = {k: query.pop(k) for k in ("connection", "session", "shard") if k in query}
+        if "on" in query:
+            if targets:
+                raise ConfigError(
+                    "fault: connection, session and shard do not go with on=; it strikes "
+                    "the next connections to reach that point"
+                )
+            step = parse_step(query, where="fault")
+            armed = self.plan.handshake.add(step)
+            self._plan_used = True
+            self._on_note(f"admin: armed step {armed.id}: {step.describe()}")
+            return {"fault": step.fault.describe(), "armed": armed.describe(), "applied": []}
+        if "at" in query or "after_events" in query:
+            raise ConfigError(
+                "fault: at and after_events are session timelines (--fault, --scenario); "
+                "here a fault strikes now, or on=connect|hello|identify|resume"
+            )
+        fault = parse_fault(query, where="fault")
+        links = self.select(**targets)
+        for _number, link in links:
+            await link.strike(Strike(fault, "admin", "admin"))
+        return {"fault": fault.describe(), "applied": [number for number, _ in links]}
+
+    def select(
+        self, *, connection: str | None = None, session: str | None = None, shard: str | None = None
+    ) -> list[tuple[int, BotLink]]:
+        """The open bot connections matching a number, a session id prefix or a shard id
+        (all of them when none is given)."""
+        chosen = []
+        for number in sorted(self.links):
+            link = self.links[number]
+            relay = link.relay
+            if connection is not None and str(number) != connection:
+                continue
+            if session is not None and not (relay.session_id or "\0").startswith(session):
+                continue
+            if shard is not None and (relay.shard is None or str(relay.shard[0]) != shard):
+                continue
+            chosen.append((number, link))
+        return chosen
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "gateway": self.gateway_url,
+            "connections": [
+                {
+                    "connection": number,
+                    "shard": None if link.relay.shard is None else list(link.relay.shard),
+                    "session": link.relay.session_id,
+                    "seq": link.relay.seq,
+                    "status": str(link.relay.status.value),
+                }
+                for number, link in sorted(self.links.items())
+            ],
+            "handshake_steps": [a.describe() for a in self.plan.handshake.armed],
+            "faults_injected": self.faults_injected,
+        }
 
     # --- the gateway ---------------------------------------------------------------------
 
@@ -303,11 +408,21 @@ class ProxyServer:
             relay.add_listener(self._shard_of_resume(relay))  # first: the others read it
             for watcher in self._watchers:
                 watcher.opened(relay)
-        self.relays[number] = relay
+        link = BotLink(
+            bot,
+            request,
+            upstream,
+            relay,
+            stopping=self._stopping,
+            faults=self.plan.connection(time.time) if self._plan_used else None,
+            note=lambda text: self._on_note(f"bot #{number}{self._shard_words(relay)}: {text}"),
+        )
+        self.links[number] = link
         try:
-            side, code, reason = await _pump(bot, upstream, relay, request, self._stopping)
+            side, code, reason = await link.run()
         finally:
-            del self.relays[number]
+            del self.links[number]
+            self._faults_before += link.faults_struck
         for watcher in self._watchers:
             watcher.ended(relay, side, code, reason)
         self._on_note(
@@ -359,134 +474,3 @@ def _with_query(base: str, query_string: str) -> URL:
 def _user_agent(request: web.Request) -> dict[str, str]:
     agent = request.headers.get("User-Agent")
     return {"User-Agent": agent} if agent is not None else {}
-
-
-async def _send(
-    ws: web.WebSocketResponse | aiohttp.ClientWebSocketResponse, frames: list[Frame]
-) -> None:
-    for frame in frames:
-        if isinstance(frame, str):
-            await ws.send_str(frame)
-        else:
-            await ws.send_bytes(frame)
-
-
-Ending = tuple[str, int | None, str]  # who ended it, the close code (None: dropped), reason
-
-
-async def _from_upstream(
-    upstream: aiohttp.ClientWebSocketResponse, bot: web.WebSocketResponse, relay: GatewayRelay
-) -> Ending:
-    while True:
-        message = await upstream.receive()
-        if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-            try:
-                frames = relay.from_upstream(message.data)
-            except RelayBroken as broken:
-                return ("proxy", broken.code, broken.reason)
-            try:
-                await _send(bot, frames)
-            except (ConnectionError, aiohttp.ClientError, RuntimeError):
-                return ("bot", None, "")
-        elif message.type is WSMsgType.CLOSE:
-            return ("upstream", message.data, message.extra or "")
-        elif message.type is WSMsgType.ERROR:
-            return ("upstream", None, str(message.data))
-        else:  # CLOSING, CLOSED: the connection is gone
-            return ("upstream", _sent_code(upstream.close_code), "")
-
-
-async def _from_bot(
-    bot: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse, relay: GatewayRelay
-) -> Ending:
-    while True:
-        message = await bot.receive()
-        if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-            frames = relay.from_bot(message.data)
-            try:
-                await _send(upstream, frames)
-            except (ConnectionError, aiohttp.ClientError, RuntimeError):
-                return ("upstream", None, "")
-        elif message.type is WSMsgType.CLOSE:
-            return ("bot", message.data, message.extra or "")
-        elif message.type is WSMsgType.ERROR:
-            return ("bot", None, str(message.data))
-        else:
-            return ("bot", _sent_code(bot.close_code), "")
-
-
-def _sent_code(code: int | None) -> int | None:
-    return None if code is None or code in _NOT_ON_THE_WIRE else code
-
-
-async def _pump(
-    bot: web.WebSocketResponse,
-    upstream: aiohttp.ClientWebSocketResponse,
-    relay: GatewayRelay,
-    request: web.Request,
-    stopping: asyncio.Event,
-) -> Ending:
-    """Frames both ways until one side ends; then that ending is passed to the other."""
-    down = asyncio.create_task(_from_upstream(upstream, bot, relay))
-    up = asyncio.create_task(_from_bot(bot, upstream, relay))
-    stop = asyncio.create_task(stopping.wait())
-    try:
-        done, _ = await asyncio.wait({down, up, stop}, return_when=asyncio.FIRST_COMPLETED)
-        if stop in done:
-            ending: Ending = ("proxy", GOING_AWAY, "birbctl proxy is stopping")
-        else:
-            pump = down if down in done else up
-            failed = pump.exception()
-            if failed is None:
-                # ("proxy", ...) here: the relay broke (it has said so itself).
-                ending = pump.result()
-            else:
-                # A bug, not the traffic: this connection ends (1011, both sides), the
-                # proxy goes on. Only the error's class is shown: its text could quote
-                # what the bot sent.
-                name = type(failed).__name__
-                ending = ("proxy", INTERNAL_ERROR, f"birbctl proxy: internal error ({name})")
-        side, code, reason = ending
-        code = _sent_code(code)
-        message = reason.encode()[:123]  # a close frame's reason fits in 123 bytes
-        if side == "upstream":
-            relay.upstream_closed(code, reason)
-        elif side == "bot" or stop in done:
-            relay.bot_closed(code, reason)
-        async with asyncio.timeout(CLOSE_TIMEOUT + 1):
-            if side != "bot":
-                if code is None:
-                    _drop_bot(request)
-                else:
-                    await bot.close(code=code, message=message)
-            if side != "upstream":
-                if code is None:
-                    _drop_upstream(upstream)
-                else:
-                    await upstream.close(code=code, message=message)
-        return (side, code, reason)
-    except TimeoutError:
-        _drop_bot(request)
-        _drop_upstream(upstream)
-        return ("proxy", None, "close handshake timed out")
-    finally:
-        for task in (down, up, stop):
-            task.cancel()
-        for task in (down, up, stop):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        if not upstream.closed:
-            _drop_upstream(upstream)
-
-
-def _drop_bot(request: web.Request) -> None:
-    """End the bot's TCP connection without a close frame, as a dropped upstream did."""
-    if request.transport is not None:
-        request.transport.abort()
-
-
-def _drop_upstream(upstream: aiohttp.ClientWebSocketResponse) -> None:
-    """End the upstream TCP connection without a close frame, so the session stays
-    resumable as it does when a bot's connection drops. aiohttp's client websocket has
-    no public way to do this; closing its response closes the connection."""
-    upstream._response.close()
