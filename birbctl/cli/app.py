@@ -119,7 +119,18 @@ def _gather(group: type, kwargs: dict[str, Any]) -> Any:
 
 
 def _register() -> None:
-    from birbctl.cli import connect, control, decode, demo, encode, gateway, proxy, serve, tail
+    from birbctl.cli import (
+        connect,
+        control,
+        decode,
+        demo,
+        encode,
+        gateway,
+        proxy,
+        report,
+        serve,
+        tail,
+    )
 
     demo.register(app)
     connect.register(app)
@@ -130,6 +141,7 @@ def _register() -> None:
     encode.register(app)
     serve.register(app)
     proxy.register(app)
+    report.register(app)
     # One place for the options every command takes, after or before its name.
     for info in app.registered_commands:
         if info.callback is not None:

@@ -1,0 +1,142 @@
+"""A capture file as the timeline's records: decoded messages plus the open and close lines.
+
+The capture reader (capture/reader.py) yields payloads only; the connection lines it
+consumes are what the timeline is made of. So the file is read twice: once for the few
+`open`/`close` lines (a substring test skips every frame line), once through the reader,
+whose errors (file, frame, byte) are the ones the user sees. The two are merged by line
+number, so the builder sees the file's order exactly.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import orjson
+
+from birbctl.capture.header import CaptureHeader, parse_header, parse_shard
+from birbctl.capture.message import Message
+from birbctl.capture.reader import read_capture
+from birbctl.capture.stream import iter_lines
+from birbctl.errors import ConfigError, DecodeError
+from birbctl.report.timeline import Closed, Opened, Record, Timeline, build_timeline
+
+_OPEN, _CLOSE = b'"open"', b'"close"'
+#: Unix seconds past year 5000 (or before 1970 by as much) are no recording's.
+MAX_TIME = 1e11
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureInfo:
+    """What the page says about the file itself (from its header line)."""
+
+    name: str
+    created: str | None
+    gateway: str | None  # scheme://host:port/path only: no query, no user info
+    encoding: str
+    compress: str | None
+
+
+def read_timeline(name: str) -> tuple[Timeline, CaptureInfo]:
+    """The timeline of capture file `name`; DecodeError (located) for what does not read."""
+    path = Path(name)
+    if str(name) == "-":
+        raise ConfigError("report reads a capture file (it reads the file twice), not stdin")
+    headers: list[CaptureHeader] = []
+    try:
+        timeline = build_timeline(_records(path, headers))
+    except DecodeError as exc:
+        raise exc.located(file=name) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{name}: is a directory") from None
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    header = headers[0]
+    info = CaptureInfo(
+        name=path.name,
+        created=header.created,
+        gateway=_bare_url(header.url),
+        encoding=header.encoding.value,
+        compress=header.compress.query_value,
+    )
+    return timeline, info
+
+
+def _bare_url(url: str | None) -> str | None:
+    """The gateway's address without anything that could carry a credential."""
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not host or parts.scheme not in ("ws", "wss", "http", "https"):
+        return None
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}{'' if port is None else f':{port}'}{parts.path}"
+
+
+def _records(path: Path, headers: list[CaptureHeader]) -> Iterator[Record]:
+    lines = list(_connection_lines(path, headers))
+    with path.open("rb") as fh:
+        messages = ((m.frame, m.offset or 0, m) for m in read_capture(fh))
+        for number, offset, record in heapq.merge(lines, messages, key=_key):
+            t = record.ts if isinstance(record, Message) else record.t
+            if t is not None and not -MAX_TIME <= t <= MAX_TIME:
+                raise DecodeError(f"time {t!r} is out of range", frame=number, offset=offset)
+            yield record
+
+
+def _key(item: tuple[int, int, Record]) -> int:
+    return item[1]  # the byte offset: one order for both kinds of line
+
+
+def _connection_lines(
+    path: Path, headers: list[CaptureHeader]
+) -> Iterator[tuple[int, int, Opened | Closed]]:
+    """(line number, byte offset, record) for each well-formed open and close line, in
+    file order. Anything malformed is left for the reader, which says where it is."""
+    with path.open("rb") as fh:
+        header = None
+        for number, offset, line in iter_lines(fh):
+            if number == 1:
+                try:
+                    header = parse_header(line)
+                except DecodeError:
+                    return  # the reader says why
+                headers.append(header)
+                continue
+            if _OPEN not in line and _CLOSE not in line:
+                continue
+            try:
+                event = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            record = _connection_record(event, header.shard if header else None)
+            if record is not None:
+                yield number, offset, record
+
+
+def _connection_record(event: object, default: tuple[int, int] | None) -> Opened | Closed | None:
+    if not isinstance(event, dict):
+        return None
+    kind, conn, ts = event.get("kind"), event.get("conn"), event.get("t")
+    if type(conn) is not int or not isinstance(ts, int | float) or kind not in ("open", "close"):
+        return None
+    t = float(ts)
+    if kind == "open":
+        try:
+            shard = parse_shard(event.get("shard", default))
+        except DecodeError:
+            return None
+        return Opened(t, conn, shard)
+    code, direction, reason = event.get("code"), event.get("dir"), event.get("data")
+    if code is not None and type(code) is not int:
+        code = None
+    if direction not in ("send", "recv"):
+        return None
+    return Closed(t, conn, direction, code, reason if isinstance(reason, str) else "")
