@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from birbctl.cli.connection import EVERY_PACKET, DurationOpt, FilterOptions, RecordOpt
+from birbctl.cli.serve import FAULT_HELP
 from birbctl.options import DEFAULT_API_URL, TailFormat
 
 if TYPE_CHECKING:
     from birbctl.capture.filters import PacketFilter
+    from birbctl.proxy.server import ProxyConfig
 
 LISTEN_HELP = (
     "Where the bot connects, HOST:PORT on a loopback address (the proxy passes bot tokens "
@@ -44,28 +46,51 @@ def proxy(
     fmt: Annotated[TailFormat | None, typer.Option("--format", "-f", help=FORMAT_HELP)] = None,
     only: FilterOptions = EVERY_PACKET,
     record: RecordOpt = None,
+    scenario: Annotated[
+        Path | None,
+        typer.Option(help="TOML fault timeline, as `birbctl serve` takes (docs/emulator.md)."),
+    ] = None,
+    fault: Annotated[list[str] | None, typer.Option("--fault", help=FAULT_HELP)] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed for the `probability` of handshake fault steps.")
+    ] = None,
 ) -> None:
     """Proxy a bot's REST calls and gateway connections to the Discord API, and show them.
 
     Point the bot's API base at the printed rest URL; GET /gateway/bot then sends its
     gateway connections through the proxy too. Prints one line per REST call and per
     bot connection opened or closed, and with --format every packet; never a token.
+    Faults (--fault, --scenario, the admin endpoint) strike the bot's connections with
+    `birbctl serve`'s vocabulary; `birbctl reconnect|terminate|close` act on them.
     """
     import asyncio
 
+    from birbctl.emulator.faults import parse_fault_flag
+    from birbctl.emulator.scenario import load_scenario
     from birbctl.errors import ConfigError
+    from birbctl.proxy.server import ProxyConfig, parse_listen
 
     if fmt is None and only != EVERY_PACKET:
         raise ConfigError("--event, --op, --dir and --no-heartbeats choose packets for --format")
     packet_filter = only.packet_filter()  # a bad --op is a usage error before serving
-    code = asyncio.run(_run(listen, upstream, upstream_ca, duration, fmt, packet_filter, record))
+    steps = list(load_scenario(scenario)) if scenario is not None else []
+    steps += [parse_fault_flag(text) for text in fault or []]
+    host, port = parse_listen(listen)
+    config = ProxyConfig(
+        host=host,
+        port=port,
+        upstream=upstream,
+        upstream_ca=None if upstream_ca is None else str(upstream_ca),
+        steps=tuple(steps),
+        seed=seed,
+    )
+    code = asyncio.run(_run(config, listen, duration, fmt, packet_filter, record))
     raise typer.Exit(code)
 
 
 async def _run(
+    config: ProxyConfig,
     listen: str,
-    upstream: str,
-    upstream_ca: Path | None,
     duration: float | None,
     fmt: TailFormat | None,
     packet_filter: PacketFilter,
@@ -83,9 +108,8 @@ async def _run(
     from birbctl.errors import ConfigError
     from birbctl.proxy.control import proxy_handler
     from birbctl.proxy.rest import RestCall
-    from birbctl.proxy.server import ProxyConfig, ProxyServer, RelayWatcher, parse_listen
+    from birbctl.proxy.server import ADMIN_PREFIX, ProxyServer, RelayWatcher
 
-    host, port = parse_listen(listen)
     # With --format, stdout is packets only (for jq), as tail's; the proxy's lines go
     # to stderr.
     lines_to = sys.stdout if fmt is None else sys.stderr
@@ -118,12 +142,7 @@ async def _run(
 
         watchers.append(PacketView(fmt, packet_filter, note=failure, on_gone=stop.set))
     server = ProxyServer(
-        ProxyConfig(
-            host=host,
-            port=port,
-            upstream=upstream,
-            upstream_ca=None if upstream_ca is None else str(upstream_ca),
-        ),
+        config,
         on_rest=rest_call,
         on_note=line,
         on_failure=failure,
@@ -139,7 +158,10 @@ async def _run(
             out = lines_to
             out.write(f"gateway  {server.gateway_url}\n")
             out.write(f"rest     {server.rest_url}\n")
-            out.write(f"upstream {server.upstream.api_url}; Ctrl-C stops\n")
+            admin = f"http://{server.gateway_url[5:]}{ADMIN_PREFIX}"
+            out.write(f"admin    {admin}sessions  (POST {admin}faults?action=...)\n")
+            steps = len(config.steps)
+            out.write(f"upstream {server.upstream.api_url}; {steps} fault step(s); Ctrl-C stops\n")
             out.flush()
             # `birbctl status` and `ping` see each bot connection as a shard.
             async with ControlServer(proxy_handler(server), command="proxy"):

@@ -1,5 +1,7 @@
-"""`birbctl status` and `ping` for a running proxy: each open bot connection answers as a
-shard does, through the same control socket and snapshots as `connect`."""
+"""`birbctl status`, `ping`, `reconnect`, `terminate` and `close` for a running proxy: each
+open bot connection answers as a shard does, through the same control socket and
+snapshots as `connect`, and the actions close toward the bot while the upstream session
+stays resumable (proxy/link.py), so what follows is the bot's own recovery."""
 
 from __future__ import annotations
 
@@ -28,7 +30,17 @@ def proxy_handler(server: ProxyServer) -> Handler:
         if cmd == "ping":
             return {"shards": [ping_snapshot(relay).to_json() for relay in relays]}
         if cmd in ("reconnect", "terminate", "close"):
-            raise ConfigError(f"{cmd} does not act on a proxy's bot connections yet")
+            shard = request.get("shard")
+            links = server.select(shard=None if shard is None else str(shard))
+            if not links:
+                which = "" if shard is None else f" of shard {shard}"
+                raise ConfigError(f"no bot connection{which} is open")
+            done = [
+                f"bot #{number}: "
+                + link.act(cmd, code=request.get("code", 1000), fresh=request.get("fresh", False))
+                for number, link in links
+            ]
+            return {"done": "; ".join(done)}
         raise ConfigError(f"unknown command {cmd!r}")
 
     return handle

@@ -118,7 +118,8 @@ class BotLink:
             return
         fault = strike.fault
         action = fault.action
-        self.faults_struck += 1
+        if strike.source != "control":
+            self.faults_struck += 1
         self._note(f"fault {fault.describe()} ({strike.source}, {strike.trigger})")
         relay = self.relay
         if action in ("reconnect", "invalid_session", "request_heartbeat", "corrupt"):

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from aiohttp import WSMsgType, web
 
+from birbctl.emulator.faults import FaultStep
 from birbctl.proxy.rest import RestCall
 from birbctl.proxy.server import ProxyConfig, ProxyServer
 
@@ -38,11 +39,11 @@ class ProxyOutput:
 
 @contextlib.asynccontextmanager
 async def running_proxy(
-    upstream: str, *, upstream_ca: str | None = None
+    upstream: str, *, upstream_ca: str | None = None, steps: tuple[FaultStep, ...] = ()
 ) -> AsyncIterator[tuple[ProxyServer, ProxyOutput]]:
     output = ProxyOutput()
     proxy = ProxyServer(
-        ProxyConfig(upstream=upstream, upstream_ca=upstream_ca),
+        ProxyConfig(upstream=upstream, upstream_ca=upstream_ca, steps=steps, seed=1),
         on_rest=output.calls.append,
         on_note=output.notes.append,
         on_failure=output.failures.append,

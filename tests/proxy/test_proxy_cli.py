@@ -33,12 +33,14 @@ class ProxyProcess:
         self = cls(proc)
         assert proc.stdout is not None and proc.stderr is not None
         async with asyncio.timeout(30):
-            for _ in range(3):
+            for _ in range(4):
                 line = (await proc.stdout.readline()).decode()
                 assert line, (await proc.stderr.read()).decode()
                 self.head.append(line)
         assert self.head[0].startswith("gateway  ws://127.0.0.1:"), self.head
         self.rest = self.head[1].split()[1]
+        assert self.head[2].startswith("admin    http://127.0.0.1:"), self.head
+        assert self.head[3].startswith("upstream "), self.head
         return self
 
     async def readline_until(self, text: str) -> list[str]:
@@ -98,7 +100,8 @@ def test_duration_ends_it_with_zero() -> None:
     out = result.stdout.decode().splitlines()
     assert out[0].startswith("gateway  ws://127.0.0.1:")
     assert out[1].startswith("rest     http://127.0.0.1:") and out[1].endswith("/api/v10")
-    assert out[2] == "upstream http://127.0.0.1:9/api/v10; Ctrl-C stops"
+    assert out[2].startswith("admin    http://127.0.0.1:") and "/_birbctl/faults?" in out[2]
+    assert out[3] == "upstream http://127.0.0.1:9/api/v10; 0 fault step(s); Ctrl-C stops"
     assert result.stderr == b""
 
 
