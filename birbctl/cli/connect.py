@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from birbctl.cli.connection import ConnectionOptions
+from birbctl.cli.connection import ConnectionOptions, MetricsOpt, with_metrics
 
 if TYPE_CHECKING:
     from birbctl.client.runner import View
@@ -17,6 +17,7 @@ def connect(
     json_lines: Annotated[
         bool, typer.Option("--json", help="JSON Lines of state changes, for scripts.")
     ] = False,
+    metrics: MetricsOpt = None,
 ) -> None:
     """Connect to the gateway and show each shard's status, pings and events live.
 
@@ -28,7 +29,9 @@ def connect(
 
     from birbctl.client.runner import run_connect
 
-    code = asyncio.run(run_connect(options.connect_options("connect"), make_view(json_lines)))
+    connect_options = options.connect_options("connect")
+    view = with_metrics(make_view(json_lines), metrics, "connect")
+    code = asyncio.run(run_connect(connect_options, view))
     sys.stdout.flush()
     raise typer.Exit(code)
 

@@ -20,7 +20,8 @@ from birbctl.protocol.wire import Compression, Direction, Encoding
 
 if TYPE_CHECKING:
     from birbctl.capture.filters import PacketFilter
-    from birbctl.client.runner import ConnectOptions
+    from birbctl.client.runner import ConnectOptions, View
+    from birbctl.metrics.address import MetricsAddress
 
 TokenFile = Annotated[
     str | None,
@@ -56,6 +57,35 @@ RecordOpt = Annotated[
 DurationOpt = Annotated[
     float | None, typer.Option("--duration", help="Stop after this many seconds.", min=0)
 ]
+MetricsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--metrics",
+        metavar="[HOST:]PORT",
+        help="Serve Prometheus metrics at http://HOST:PORT/metrics (HOST defaults to "
+        "127.0.0.1; 0 picks a free port; the URL is printed). See docs/monitoring.md.",
+    ),
+]
+
+
+def metrics_address(spec: str | None) -> MetricsAddress | None:
+    """--metrics checked (a bad one is a usage error, exit 2); None without the flag."""
+    if spec is None:
+        return None
+    from birbctl.metrics.address import parse_metrics_address
+
+    return parse_metrics_address(spec)
+
+
+def with_metrics(view: View, spec: str | None, command: str) -> View:
+    """`view`, also serving the shards' metrics when --metrics is given (connect, tail,
+    demo); prometheus_client is imported only then."""
+    address = metrics_address(spec)
+    if address is None:
+        return view
+    from birbctl.metrics.view import MetricsView
+
+    return MetricsView(view, address, command)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from birbctl.cli.connection import RunOptions, WireOptions
+from birbctl.cli.connection import MetricsOpt, RunOptions, WireOptions, with_metrics
 
 
 def demo(
@@ -16,6 +16,7 @@ def demo(
     json_lines: Annotated[bool, typer.Option("--json", help="JSON Lines of state changes.")] = (
         False
     ),
+    metrics: MetricsOpt = None,
 ) -> None:
     """Run a local gateway emulator and the live dashboard against it.
 
@@ -27,9 +28,10 @@ def demo(
     from birbctl.cli.connect import make_view
     from birbctl.client.demo import run_demo
 
+    view = with_metrics(make_view(json_lines), metrics, "demo")
     code = asyncio.run(
         run_demo(
-            make_view(json_lines),
+            view,
             duration=run.duration,
             record=run.record,
             shards=shards,

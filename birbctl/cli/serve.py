@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from birbctl.cli.connection import MetricsOpt, metrics_address
+
 TOKEN_HELP = (
     "Accept only this token (repeatable). Prefer --token-file: argv is visible to other "
     "users in process listings. Default: any token shaped like a bot token."
@@ -85,6 +87,7 @@ def serve(
         bool, typer.Option("--loop", help="Start the replay over when it ends.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the URLs.")] = False,
+    metrics: MetricsOpt = None,
 ) -> None:
     """Run a Discord-compatible gateway and REST emulator on one local port."""
     import asyncio
@@ -116,6 +119,7 @@ def serve(
             raise ConfigError("--token-file holds no tokens")
     if (speed != 1.0 or replay_loop) and replay is None:
         raise ConfigError("--speed and --loop need --replay CAPTURE")
+    address = metrics_address(metrics)
     steps = list(load_scenario(scenario)) if scenario is not None else []
     steps += [parse_fault_flag(text) for text in fault or []]
     chaos_config = None if chaos is None else parse_chaos_flag(chaos, seed=seed)
@@ -166,11 +170,22 @@ def serve(
             await server.start()
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        endpoint = None
         try:
+            if address is not None:
+                from birbctl.metrics.collector import EmulatorCollector, LoopBridge
+                from birbctl.metrics.emulator import EmulatorSampler
+                from birbctl.metrics.endpoint import MetricsEndpoint
+
+                collector = EmulatorCollector(EmulatorSampler(server), bridge=LoopBridge(loop))
+                endpoint = MetricsEndpoint(address, "serve", [collector])
+                endpoint.start()
             out = sys.stdout
             out.write(f"gateway  {server.gateway_url}/?v=10&encoding=json\n")
             out.write(f"rest     {server.rest_url}\n")
             out.write(f"admin    {server.admin_url}/sessions  (POST .../faults?action=...)\n")
+            if endpoint is not None:
+                endpoint.announce(out)
             who = "the given token(s)" if accepted else "any bot-shaped token"
             out.write(f"accepting {who}; {len(config.steps)} fault step(s); Ctrl-C stops\n")
             if chaos_config is not None:
@@ -184,6 +199,8 @@ def serve(
             out.flush()
             await stop.wait()
         finally:
+            if endpoint is not None:
+                endpoint.close()
             await server.stop()
             note("stopped")
 

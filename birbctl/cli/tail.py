@@ -6,7 +6,13 @@ from typing import Annotated
 
 import typer
 
-from birbctl.cli.connection import EVERY_PACKET, ConnectionOptions, FilterOptions
+from birbctl.cli.connection import (
+    EVERY_PACKET,
+    ConnectionOptions,
+    FilterOptions,
+    MetricsOpt,
+    with_metrics,
+)
 from birbctl.options import TailFormat
 
 FORMAT_HELP = (
@@ -25,6 +31,7 @@ def tail(
     count: Annotated[
         int | None, typer.Option("--count", "-n", help="Stop after N packets.", min=1)
     ] = None,
+    metrics: MetricsOpt = None,
 ) -> None:
     """Print every packet of a live gateway connection as it arrives or leaves."""
     import asyncio
@@ -33,7 +40,7 @@ def tail(
     from birbctl.render.tail import TailView
 
     connect_options = options.connect_options("tail")
-    view = TailView(fmt, only.packet_filter(), count=count)
+    view = with_metrics(TailView(fmt, only.packet_filter(), count=count), metrics, "tail")
     raise typer.Exit(asyncio.run(run_connect(connect_options, view)))
 
 

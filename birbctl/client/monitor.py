@@ -5,27 +5,42 @@ A ShardMonitor listens to one Websocket's session actions and takes frozen snaps
 read the same typed thing. Counts the session keeps (dispatches by name, resumes,
 re-identifies, latency) are read from the session; the monitor keeps only what the
 session does not know: wall-clock times, the events/s window, the ping history drawn
-as a sparkline, the guild count of the last READY and the log of state changes.
+as a sparkline, the guild count of the last READY and the log of state changes, and for
+`--metrics` the round-trip histogram, reconnects by reason and closes by code and side
+(all counted on rare actions, never per dispatch; bytes only once `meter_bytes()`).
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from birbctl.client.snapshot import PingSnapshot, ShardSnapshot
+from birbctl.codec.packets import PacketReader
+from birbctl.metrics.histogram import RoundTripHistogram
+from birbctl.metrics.labels import close_code_label, reconnect_reason
+from birbctl.metrics.sample import CLIENT, SERVER, ShardSample
 from birbctl.protocol.events import (
     Action,
+    CloseConnection,
     DispatchReceived,
+    DropConnection,
+    FatalClose,
     HeartbeatAcked,
     Level,
     Notice,
+    OpenConnection,
+    ProtocolViolation,
+    Reconnecting,
+    SendPayload,
     StatusChanged,
 )
+from birbctl.protocol.ratelimit import payload_size
 from birbctl.protocol.status import GatewayStatus
+from birbctl.protocol.wire import Compression, Encoding
 
 #: Ping samples kept for the history sparkline.
 PING_HISTORY = 120
@@ -69,6 +84,16 @@ class ShardMonitor:
         #: The latest reason the shard had to reconnect or lost its session, for the
         #: error that says why it never reached READY.
         self.last_trouble: str | None = None
+        #: Every heartbeat round trip, in seconds (the metrics' histogram).
+        self.rtt = RoundTripHistogram()
+        self.reconnects: Counter[str] = Counter()
+        #: Closes by (code label, side); see metrics.sample.ShardSample.closes.
+        self.closes: Counter[tuple[str, str]] = Counter()
+        self.decode_errors = 0
+        #: Byte counts, once `meter_bytes()` asked for them (only `--metrics` does).
+        self.bytes: ByteMeter | None = None
+        self._ours = False  # the current connection's end is our close or drop
+        self._ended = 0  # connections seen to end (opened and then closed)
         ws.add_listener(self._listen)
 
     @property
@@ -93,8 +118,33 @@ class ShardMonitor:
             self.last_ack_at = self.clock()
             if action.rtt_ms is not None:
                 self.pings.append(action.rtt_ms)
-        elif isinstance(action, StatusChanged) and action.new is GatewayStatus.READY:
-            self.reached_ready = True
+                self.rtt.observe(action.rtt_ms / 1000)
+        elif isinstance(action, SendPayload):
+            if self.bytes is not None:
+                self.bytes.sent += payload_size(action.data)
+            return
+        elif isinstance(action, StatusChanged):
+            if action.new is GatewayStatus.READY:
+                self.reached_ready = True
+            self._count_ended()
+        elif isinstance(action, Reconnecting):
+            self.reconnects[reconnect_reason(action.why)] += 1
+            self._count_ended()
+        elif isinstance(action, FatalClose):
+            self._count_ended()
+        elif isinstance(action, CloseConnection | DropConnection):
+            code = action.code if isinstance(action, CloseConnection) else None
+            self.closes[close_code_label(code), CLIENT] += 1
+            self._ours = True
+        elif isinstance(action, OpenConnection):
+            self._ours = False  # the last one's end has been counted (Reconnecting)
+            if self.bytes is not None:
+                self._meter_connection()
+            return
+        elif isinstance(action, ProtocolViolation) and action.message.startswith(
+            "could not decode"
+        ):
+            self.decode_errors += 1
         if isinstance(action, Notice):
             trouble = action.trouble()
             if trouble is not None:
@@ -102,6 +152,38 @@ class ShardMonitor:
             text = action.line()
             if text is not None:
                 self._log(text, action.level)
+
+    def _count_ended(self) -> None:
+        """After the session moved on: if a connection ended that we did not close, the
+        gateway closed it (or it was lost): count that close on the server's side."""
+        session = self.ws.session
+        counters = session.counters
+        ended = counters.connections - counters.failed_connections
+        if not session.is_closed:
+            ended -= 1  # the current connection is open or opening
+        if ended <= self._ended:
+            return
+        if self._ours:
+            self._ours = False
+        else:
+            self.closes[close_code_label(session.last_close_code), SERVER] += 1
+        self._ended = ended
+
+    def meter_bytes(self) -> None:
+        """Count bytes received (as framed and as inflated) and sent from now on: each
+        new connection's reader is swapped for a counting one before it reads a frame.
+        About two function calls per frame, so only `--metrics` asks for it."""
+        if self.bytes is None:
+            self.bytes = ByteMeter()
+
+    def _meter_connection(self) -> None:
+        # The Websocket has just made the connection (OpenConnection is performed before
+        # listeners hear of it) and its reader task has not started: swap the reader.
+        # Websocket has no byte counts of its own yet; see docs/monitoring.md.
+        conn = getattr(self.ws, "_conn", None)
+        reader = getattr(conn, "reader", None)
+        if self.bytes is not None and isinstance(reader, PacketReader):
+            conn.reader = MeteredReader(reader.encoding, self.ws.compress, self.bytes)  # type: ignore[union-attr]
 
     def _log(self, text: str, level: Level) -> None:
         line = LogLine(self.clock(), self.shard_id, text, level)
@@ -151,6 +233,82 @@ class ShardMonitor:
         """`birbctl ping`: last, avg, min, p50, p95, max and sample count, in ms."""
         return PingSnapshot.of(self._shard(), self.ws.session.latency_stats, tuple(self.pings))
 
+    def metrics_sample(self) -> ShardSample:
+        """This shard as `--metrics` shows it: the snapshot and the metrics' own counts."""
+        session = self.ws.session
+        counters = session.counters
+        interval = session.heartbeat_interval
+        meter = self.bytes
+        return ShardSample(
+            snapshot=self.snapshot(),
+            rtt=self.rtt.read(),
+            heartbeat_interval=None if interval is None else interval / 1000,
+            events=dict(counters.dispatch_counts),
+            identifies=counters.identifies,
+            resume_attempts=counters.resume_attempts,
+            heartbeats_sent=counters.heartbeats_sent,
+            heartbeats_acked=counters.heartbeats_acked,
+            failed_connections=counters.failed_connections,
+            reconnects=dict(self.reconnects),
+            closes=dict(self.closes),
+            decode_errors=self.decode_errors,
+            protocol_errors=counters.protocol_violations,
+            send_queue=session.pending_sends,
+            received_wire_bytes=None if meter is None else meter.received,
+            received_inflated_bytes=None if meter is None else meter.inflated,
+            sent_bytes=None if meter is None else meter.sent,
+        )
+
     def busiest(self, n: int = 8) -> list[tuple[str, int]]:
         counts = self.event_types
         return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+
+
+class ByteMeter:
+    """Running byte counts of one shard, over all its connections."""
+
+    __slots__ = ("inflated", "received", "sent")
+
+    def __init__(self) -> None:
+        self.received = 0  # frames as they came over the wire
+        self.inflated = 0  # the messages they made, once inflated
+        self.sent = 0
+
+
+class MeteredReader(PacketReader):
+    """A PacketReader that adds every frame's size, and every inflated message's, to a
+    ByteMeter. Text frames (uncompressed JSON) count the same on both sides."""
+
+    __slots__ = ("meter",)
+
+    def __init__(self, encoding: Encoding, compress: Compression, meter: ByteMeter) -> None:
+        super().__init__(encoding, compress)
+        self.meter = meter
+        inflate = self._inflate
+
+        def counted(data: bytes) -> bytes | None:
+            message = inflate(data)
+            if message is not None:
+                meter.inflated += len(message)
+            return message
+
+        self._inflate = counted
+
+    def feed(self, frame: bytes | str) -> Any | None:
+        if type(frame) is str:
+            self._count_text(frame)
+        else:
+            self.meter.received += len(frame)
+        return PacketReader.feed(self, frame)
+
+    def feed_kept(self, frame: bytes | str) -> Any | None:
+        if type(frame) is str:
+            self._count_text(frame)
+        else:
+            self.meter.received += len(frame)
+        return PacketReader.feed_kept(self, frame)
+
+    def _count_text(self, frame: str) -> None:
+        size = len(frame) if frame.isascii() else len(frame.encode())
+        self.meter.received += size
+        self.meter.inflated += size

@@ -179,6 +179,10 @@ class EmulatorServer:
         self._tasks: list[asyncio.Task[None]] = []
         self.port = 0
         self.started = time.time()
+        #: Running totals for `--metrics` (birbctl.metrics.emulator reads them).
+        self.connections_accepted = 0
+        self.messages_sent = 0
+        self.bytes_sent = 0
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -451,6 +455,7 @@ class EmulatorServer:
         peer = transport.get_extra_info("peername")
         peer_port = peer[1] if isinstance(peer, tuple) and len(peer) >= 2 else None
         conn = GatewayConnection(self.ctx, params, self._clock(), peer_port=peer_port)
+        self.connections_accepted += 1
         wake = asyncio.Event()
         conn.wake = wake.set
         self._sockets.add(sock)
@@ -507,6 +512,8 @@ class EmulatorServer:
                         if sock.close_sent:
                             return
                         await send(action.data, text if action.text else binary)
+                        self.messages_sent += 1
+                        self.bytes_sent += len(action.data)
                     elif type(action) is CloseConnection:
                         await sock.close(action.code, action.reason)
                         return
