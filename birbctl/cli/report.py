@@ -17,7 +17,7 @@ def report(
     round trips, events per second and how long each recovery took (docs/report.md).
 
     The page works offline (plotly's JavaScript is inside it). Needs the report extra:
-    pip install 'birbctl[report]'. Exit 3 when the capture cannot be decoded.
+    pip install 'birbctl\\[report]'. Exit 3 when the capture cannot be decoded.
     """
     from birbctl.report.page import render_page, require_plotly
     from birbctl.report.source import read_timeline

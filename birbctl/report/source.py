@@ -129,8 +129,8 @@ def _connection_record(event: object, default: tuple[int, int] | None) -> Opened
         return None
     t = float(ts)
     if kind == "open":
-        try:
-            shard = parse_shard(event.get("shard", default))
+        try:  # an open line without one belongs to the header's shard
+            shard = parse_shard(event["shard"]) if "shard" in event else default
         except DecodeError:
             return None
         return Opened(t, conn, shard)
