@@ -13,14 +13,22 @@ from __future__ import annotations
 
 import html
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from birbctl.errors import BirbError
 from birbctl.protocol.opcodes import close_label
-from birbctl.report.timeline import CLIENT, DROPPED, SERVER, STILL_OPEN, Connection, Shard
+from birbctl.report.timeline import (
+    CLIENT,
+    DROPPED,
+    SERVER,
+    STILL_OPEN,
+    Connection,
+    Recovery,
+    Shard,
+)
 
 if TYPE_CHECKING:
     from birbctl.report.source import CaptureInfo
@@ -48,6 +56,9 @@ SIDE_SYMBOLS = {CLIENT: "triangle-left", SERVER: "triangle-right", DROPPED: "x-t
 GAP_COLOUR = "rgba(192, 57, 43, 0.14)"
 #: Gaps labelled on the figure (the longest); the recoveries table lists every one.
 MAX_GAP_LABELS = 24
+#: Rows of gap labels above the bands, and the share of the axis one label needs.
+MAX_LANES = 3
+LABEL_WIDTH = 0.085
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial,
@@ -146,6 +157,7 @@ def render_page(timeline: Timeline, info: CaptureInfo) -> str:
             _HELP,
             plot,
             "\n<h2>Connections</h2>\n",
+            _times_note(timeline),
             _connections_table(timeline),
             "\n<h2>Recoveries</h2>\n",
             _recoveries_table(timeline),
@@ -168,11 +180,17 @@ Drag to zoom (all three share the time axis), double-click to reset; hover for d
 
 
 def _figure(timeline: Timeline, go: Any, make_subplots: Any) -> Any:
+    """Three rows on one wall-clock axis (UTC), so the picture lines up with other logs."""
     conns = timeline.connections
     rows = max(1, len(conns))
     band_px = max(140, 30 * rows + 40)
     ping_px, rate_px = 220, 260
-    total = band_px + ping_px + rate_px + 170
+    labels = {c.conn: _row_label(c, timeline) for c in conns}
+    end = timeline.summary.duration
+    clock = _Clock(timeline.start)
+    lanes = _gap_labels(timeline, end)
+    top = 30 + 14 * (1 + max((lane for _r, lane in lanes), default=0))
+    total = band_px + ping_px + rate_px + 130 + top
     figure = make_subplots(
         rows=3,
         cols=1,
@@ -185,21 +203,23 @@ def _figure(timeline: Timeline, go: Any, make_subplots: Any) -> Any:
             "Events per second by type",
         ),
     )
-    end = timeline.summary.duration
-    labels = {c.conn: _row_label(c, timeline) for c in conns}
-    order = [labels[c.conn] for c in conns]
-    _bands(figure, go, conns, labels, end)
-    _closes(figure, go, conns, labels)
-    _marks(figure, go, timeline, labels)
-    _gaps(figure, timeline, end)
-    _pings(figure, go, timeline)
-    _rates(figure, go, timeline)
+    _bands(figure, go, conns, labels, end, clock)
+    _closes(figure, go, conns, labels, clock)
+    _marks(figure, go, timeline, labels, clock)
+    _gaps(figure, timeline, end, clock, lanes)
+    _pings(figure, go, timeline, clock)
+    _rates(figure, go, timeline, clock)
     pad = max(end * 0.02, 0.5)
-    figure.update_xaxes(range=[-pad, end + pad * 4], showgrid=True, gridcolor="#eef0f4")
-    figure.update_xaxes(title_text="seconds since the capture's first record", row=3, col=1)
+    figure.update_xaxes(
+        type="date",
+        range=[clock(-pad), clock(end + pad * 4)],
+        showgrid=True,
+        gridcolor="#eef0f4",
+    )
+    figure.update_xaxes(title_text="time (UTC)", row=3, col=1)
     figure.update_yaxes(
         categoryorder="array",
-        categoryarray=order,
+        categoryarray=[labels[c.conn] for c in conns],
         autorange="reversed",
         row=1,
         col=1,
@@ -214,7 +234,7 @@ def _figure(timeline: Timeline, go: Any, make_subplots: Any) -> Any:
         height=total,
         barmode="overlay",
         template="plotly_white",
-        margin={"l": 150, "r": 40, "t": 40, "b": 50},
+        margin={"l": 150, "r": 40, "t": top, "b": 50},
         legend={
             "orientation": "v",
             "x": 1.01,
@@ -229,13 +249,30 @@ def _figure(timeline: Timeline, go: Any, make_subplots: Any) -> Any:
     return figure
 
 
+class _Clock:
+    """Seconds since the start as the date strings plotly reads (UTC, to the microsecond).
+    Plotly shows a date string as written, so the axis reads UTC wherever it is opened."""
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+
+    def __call__(self, seconds: float) -> str:
+        moment = datetime.fromtimestamp(self.start, UTC) + timedelta(seconds=seconds)
+        return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 def _row_label(conn: Connection, timeline: Timeline) -> str:
     shard = "" if len(timeline.shards) < 2 else f" · shard {_shard(conn.shard)}"
     return f"#{conn.conn}{shard}"
 
 
 def _bands(
-    figure: Any, go: Any, conns: list[Connection], labels: dict[int, str], end: float
+    figure: Any,
+    go: Any,
+    conns: list[Connection],
+    labels: dict[int, str],
+    end: float,
+    clock: _Clock,
 ) -> None:
     for began in ("identify", "resume", None):
         chosen = [c for c in conns if c.began == began]
@@ -245,9 +282,9 @@ def _bands(
         figure.add_trace(
             go.Bar(
                 orientation="h",
-                base=[c.opened for c in chosen],
-                x=[
-                    max((end if c.closed is None else c.closed) - c.opened, end * 0.002, 1e-3)
+                base=[clock(c.opened) for c in chosen],
+                x=[  # on a date axis a bar's length is in milliseconds
+                    1000 * max((end if c.closed is None else c.closed) - c.opened, end * 0.002)
                     for c in chosen
                 ],
                 y=[labels[c.conn] for c in chosen],
@@ -264,14 +301,16 @@ def _bands(
         )
 
 
-def _closes(figure: Any, go: Any, conns: list[Connection], labels: dict[int, str]) -> None:
+def _closes(
+    figure: Any, go: Any, conns: list[Connection], labels: dict[int, str], clock: _Clock
+) -> None:
     for side in (CLIENT, SERVER, DROPPED):
         chosen = [c for c in conns if c.side == side and c.closed is not None]
         if not chosen:
             continue
         figure.add_trace(
             go.Scatter(
-                x=[c.closed for c in chosen],
+                x=[clock(c.closed or 0.0) for c in chosen],
                 y=[labels[c.conn] for c in chosen],
                 mode="markers+text",
                 marker={
@@ -294,14 +333,14 @@ def _closes(figure: Any, go: Any, conns: list[Connection], labels: dict[int, str
         )
 
 
-def _marks(figure: Any, go: Any, timeline: Timeline, labels: dict[int, str]) -> None:
+def _marks(figure: Any, go: Any, timeline: Timeline, labels: dict[int, str], clock: _Clock) -> None:
     for kind, (name, symbol, colour) in MARK_STYLES.items():
         chosen = [m for m in timeline.marks if m.kind == kind and m.conn in labels]
         if not chosen:
             continue
         figure.add_trace(
             go.Scatter(
-                x=[m.t for m in chosen],
+                x=[clock(m.t) for m in chosen],
                 y=[labels[m.conn] for m in chosen],
                 mode="markers",
                 marker={
@@ -320,24 +359,54 @@ def _marks(figure: Any, go: Any, timeline: Timeline, labels: dict[int, str]) -> 
         )
 
 
-def _gaps(figure: Any, timeline: Timeline, end: float) -> None:
-    labelled = sorted(
+def _gap_labels(timeline: Timeline, end: float) -> list[tuple[Recovery, int]]:
+    """The gaps to label and the lane (row of labels) each goes in: the longest first, each
+    in the lowest lane where it clears its neighbours; what finds no room stays unlabelled
+    (the recoveries table lists every gap)."""
+    room = max(end, 1e-9) * LABEL_WIDTH  # a label's width, as a share of the axis
+    taken: list[list[float]] = [[] for _ in range(MAX_LANES)]
+    placed: list[tuple[Recovery, int]] = []
+    longest = sorted(
         timeline.recoveries, key=lambda r: -(end - r.down if r.up is None else r.up - r.down)
-    )[:MAX_GAP_LABELS]
+    )
+    for recovery in longest[:MAX_GAP_LABELS]:
+        for lane, starts in enumerate(taken):
+            if all(abs(recovery.down - other) >= room for other in starts):
+                starts.append(recovery.down)
+                placed.append((recovery, lane))
+                break
+    return placed
+
+
+def _gaps(
+    figure: Any,
+    timeline: Timeline,
+    end: float,
+    clock: _Clock,
+    labels: list[tuple[Recovery, int]],
+) -> None:
     for recovery in timeline.recoveries:
         up = end if recovery.up is None else recovery.up
-        figure.add_vrect(x0=recovery.down, x1=up, fillcolor=GAP_COLOUR, line_width=0, layer="below")
-        figure.add_vline(
-            x=recovery.down, line={"color": "rgba(192, 57, 43, 0.55)", "width": 1, "dash": "dot"}
+        figure.add_vrect(
+            x0=clock(recovery.down),
+            x1=clock(up),
+            fillcolor=GAP_COLOUR,
+            line_width=0,
+            layer="below",
         )
-    for recovery in labelled:
+        figure.add_vline(
+            x=clock(recovery.down),
+            line={"color": "rgba(192, 57, 43, 0.55)", "width": 1, "dash": "dot"},
+        )
+    for recovery, lane in labels:
         seconds = recovery.seconds
         text = "not back by the end" if seconds is None else f"down {_secs(seconds)}"
         figure.add_annotation(
-            x=recovery.down,
+            x=clock(recovery.down),
             y=1.0,
             xref="x",
             yref="y domain",
+            yshift=2 + 14 * lane,
             text=_esc(text),
             showarrow=False,
             xanchor="left",
@@ -348,7 +417,7 @@ def _gaps(figure: Any, timeline: Timeline, end: float) -> None:
         )
 
 
-def _pings(figure: Any, go: Any, timeline: Timeline) -> None:
+def _pings(figure: Any, go: Any, timeline: Timeline, clock: _Clock) -> None:
     for shard in timeline.shards:
         chosen = [p for p in timeline.pings if p.shard == shard]
         if not chosen:
@@ -356,7 +425,7 @@ def _pings(figure: Any, go: Any, timeline: Timeline) -> None:
         name = "round trip" if len(timeline.shards) < 2 else f"round trip, shard {_shard(shard)}"
         figure.add_trace(
             go.Scatter(
-                x=[p.t for p in chosen],
+                x=[clock(p.t) for p in chosen],
                 y=[p.ms for p in chosen],
                 mode="lines+markers",
                 line={"width": 1.5, "color": "#5b4bb7" if len(timeline.shards) < 2 else None},
@@ -371,19 +440,27 @@ def _pings(figure: Any, go: Any, timeline: Timeline) -> None:
         )
 
 
-def _rates(figure: Any, go: Any, timeline: Timeline) -> None:
+def _rates(figure: Any, go: Any, timeline: Timeline, clock: _Clock) -> None:
     rates = timeline.rates
+    if not rates.starts:
+        return
+    # Each bin is drawn as a step from its start; one more point closes the last step.
+    starts = [*rates.starts, rates.starts[-1] + rates.width]
+    x = [clock(t) for t in starts]
     for name, values in rates.by_type.items():
         figure.add_trace(
             go.Scatter(
-                x=rates.starts,
-                y=values,
+                x=x,
+                y=[*values, values[-1]],
                 mode="lines",
                 line={"width": 0.5, "shape": "hv"},
                 stackgroup="rates",
                 name=_esc(name),
                 legendgroup="rates",
-                hovertemplate=f"{_esc(name)}: %{{y:.1f}}/s at %{{x:.0f}} s<extra></extra>",
+                customdata=starts,
+                hovertemplate=(
+                    f"{_esc(name)}: %{{y:.1f}}/s at %{{customdata:.0f}} s<extra></extra>"
+                ),
             ),
             row=3,
             col=1,
@@ -460,6 +537,16 @@ def _meta(timeline: Timeline, info: CaptureInfo) -> str:
     shards = ", ".join(_shard(s) for s in timeline.shards) or "none"
     bits.append(f"shard{'s' if len(timeline.shards) > 1 else ''} {shards}")
     return " · ".join(bits)
+
+
+def _times_note(timeline: Timeline) -> str:
+    if not timeline.connections:
+        return ""
+    started = datetime.fromtimestamp(timeline.start, UTC).isoformat(" ", "milliseconds")
+    return (
+        "<p class='help'>Times below are seconds from the capture's first record, "
+        f"{started[:23]} UTC.</p>\n"
+    )
 
 
 def _summary_table(timeline: Timeline) -> str:

@@ -25,7 +25,7 @@ from birbctl.errors import ConfigError, DecodeError
 from birbctl.report.timeline import Closed, Opened, Record, Timeline, build_timeline
 
 _OPEN, _CLOSE = b'"open"', b'"close"'
-#: Unix seconds past year 5000 (or before 1970 by as much) are no recording's.
+#: Unix seconds before 1970 or past year 5000 are no recording's (and no date can show them).
 MAX_TIME = 1e11
 
 
@@ -86,7 +86,7 @@ def _records(path: Path, headers: list[CaptureHeader]) -> Iterator[Record]:
         messages = ((m.frame, m.offset or 0, m) for m in read_capture(fh))
         for number, offset, record in heapq.merge(lines, messages, key=_key):
             t = record.ts if isinstance(record, Message) else record.t
-            if t is not None and not -MAX_TIME <= t <= MAX_TIME:
+            if t is not None and not 0 <= t <= MAX_TIME:
                 raise DecodeError(f"time {t!r} is out of range", frame=number, offset=offset)
             yield record
 
