@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -214,3 +215,49 @@ async def test_a_token_session_every_close_and_no_token(tmp_path: Path) -> None:
     assert all(r["via"] == "RESUMED" and r["seconds"] < 1 for r in recovered)
     assert (last["code"], last["side"], last["up"]) == (4009, "server", None)
     assert summary["unrecovered"] == 1
+
+
+async def test_a_proxy_recording_makes_a_page(tmp_path: Path) -> None:
+    """`birbctl proxy --record` writes the same format, with each close as the bot saw it."""
+    capture, page = tmp_path / "proxy.capture", tmp_path / "proxy.html"
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path), "DISCORD_TOKEN": TOKEN}
+    steps = (FaultStep(Fault("reconnect"), at=0.4), FaultStep(Fault("drop"), at=0.9))
+    async with running_emulator(heartbeat_interval_ms=200, event_rate=20, steps=steps) as server:
+        proxy = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "birbctl", "proxy", "--upstream", server.rest_url,
+            "--record", str(capture),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        assert proxy.stdout is not None
+        try:
+            async with asyncio.timeout(30):
+                first = (await proxy.stdout.readline()).decode()
+            found = re.search(r"gateway\s+(\S+)", first)
+            assert found is not None, first
+            code, _out, err = await birbctl_async(
+                env, "connect", "--gateway-url", found.group(1), "--duration", "1.8", "--json"
+            )
+            assert code == 0, err
+        finally:
+            proxy.send_signal(signal.SIGINT)
+            try:
+                async with asyncio.timeout(10):
+                    await proxy.wait()
+            finally:
+                if proxy.returncode is None:
+                    proxy.kill()
+                    await proxy.wait()
+    result = await asyncio.to_thread(birbctl, "report", str(capture), "-o", str(page))
+    assert result.returncode == 0, result.stderr
+    text = page.read_text()
+    assert TOKEN not in text
+    opens, closes, _first = capture_lines(capture)
+    model = embedded_model(text)
+    conns = {c["conn"]: c for c in model["connections"]}
+    assert set(conns) == set(opens) and len(opens) >= 3  # op 7, then the drop
+    for number, close in closes.items():
+        assert (conns[number]["code"], conns[number]["side"]) == (
+            close["code"],
+            expected_side(close),
+        )
+    assert [r["via"] for r in model["recoveries"]] == ["RESUMED", "RESUMED"]
