@@ -165,21 +165,23 @@ def serve(
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGTERM, on_sigterm, stop)
+        server = EmulatorServer(config, on_event=note, recording=recording)
+        endpoint = None
+        if address is not None:  # bound first: a port in use stops serve before it listens
+            from birbctl.metrics.collector import EmulatorCollector, LoopBridge
+            from birbctl.metrics.emulator import EmulatorSampler
+            from birbctl.metrics.endpoint import MetricsEndpoint
+
+            collector = EmulatorCollector(EmulatorSampler(server), bridge=LoopBridge(loop))
+            endpoint = MetricsEndpoint(address, "serve", [collector])
+            endpoint.start()
         try:
-            server = EmulatorServer(config, on_event=note, recording=recording)
             await server.start()
         except OSError as exc:
+            if endpoint is not None:
+                endpoint.close()
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        endpoint = None
         try:
-            if address is not None:
-                from birbctl.metrics.collector import EmulatorCollector, LoopBridge
-                from birbctl.metrics.emulator import EmulatorSampler
-                from birbctl.metrics.endpoint import MetricsEndpoint
-
-                collector = EmulatorCollector(EmulatorSampler(server), bridge=LoopBridge(loop))
-                endpoint = MetricsEndpoint(address, "serve", [collector])
-                endpoint.start()
             out = sys.stdout
             out.write(f"gateway  {server.gateway_url}/?v=10&encoding=json\n")
             out.write(f"rest     {server.rest_url}\n")
