@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 
 from birbctl.emulator.chaos import HandshakeSteps
 from birbctl.emulator.faults import Fault, FaultStep
+from birbctl.proxy.routes import SESSIONS_REMEMBERED
 
-#: Gateway sessions whose place in the timeline is remembered (oldest forgotten first).
-SESSIONS_REMEMBERED = 4096
 #: Faults that answer the bot's IDENTIFY or RESUME, which then does not go upstream.
 ANSWERING = frozenset({"invalid_session", "close", "drop"})
 

@@ -139,7 +139,7 @@ class BotLink:
                 with contextlib.suppress(ConnectionError, aiohttp.ClientError, RuntimeError):
                     await _send(self.bot, frames)
             if self.detached:
-                ends = action == "invalid_session" and not fault.resumable
+                ends = _ends_session(strike)
                 upstream = int(CloseCode.NORMAL_CLOSURE) if ends else CLOSE_TO_RESUME
                 self._end(_Cut(None, upstream, f"birbctl proxy: {fault.describe()}", True))
         elif action == "close":
@@ -337,7 +337,12 @@ class BotLink:
             if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 frames = relay.from_bot(message.data)
                 if faults is not None and not self.detached:
-                    for strike in faults.bot(relay.last_bot_op):
+                    strikes = faults.bot(relay.last_bot_op)
+                    if relay.last_bot_op == 6 and any(map(_ends_session, strikes)):
+                        # Upstream must know which session a RESUME named to end it.
+                        with contextlib.suppress(ConnectionError, aiohttp.ClientError):
+                            await _send(upstream, frames)
+                    for strike in strikes:
                         await self.strike(strike)
                 if self.detached or self._cut.done():
                     continue  # upstream is closed, or the fault answered it
@@ -383,6 +388,11 @@ class BotLink:
         """End the bot's TCP connection without a close frame, as a dropped upstream did."""
         if self.request.transport is not None:
             self.request.transport.abort()
+
+
+def _ends_session(strike: Strike) -> bool:
+    fault = strike.fault
+    return fault.action == "invalid_session" and not fault.resumable
 
 
 def _consume(task: asyncio.Task[None]) -> None:

@@ -91,6 +91,7 @@ from birbctl.protocol.opcodes import (
 from birbctl.protocol.payloads import redact
 from birbctl.protocol.status import GatewayStatus
 from birbctl.protocol.wire import ETF_VERSION, Compression, Direction, Encoding
+from birbctl.proxy.routes import SessionShards
 from birbctl.transport.deflate import LIVE_ZLIB_LEVEL, make_deflater
 from birbctl.transport.inflate import DEFAULT_MAX_MESSAGE, make_inflater
 
@@ -152,6 +153,7 @@ class GatewayRelay:
         url: str = "",
         conn: int = 0,
         max_size: int = DEFAULT_MAX_MESSAGE,
+        shards: SessionShards | None = None,
     ) -> None:
         self.encoding = encoding
         self.compress = compress
@@ -160,6 +162,7 @@ class GatewayRelay:
         self.url = url
         self.conn = conn
         self._resume_url_for = resume_url_for
+        self._shards = shards
         self._clock = clock
         self._inflate = make_inflater(compress, max_size=max_size).feed
         # The live level (transport/deflate.py): the proxy's budget is 0.5 ms a dispatch.
@@ -174,7 +177,7 @@ class GatewayRelay:
 
         self.started = clock()
         self.status = _S.CONNECTING
-        #: From the bot's IDENTIFY; the server may set it (from its routes) on a RESUME.
+        #: From the bot's IDENTIFY, or from `shards` on a RESUME (the session's shard).
         self.shard: tuple[int, int] | None = None
         self.session_id: str | None = None
         self.seq: int | None = None
@@ -304,6 +307,8 @@ class GatewayRelay:
             elif op == 6:
                 if type(d) is dict and isinstance(d.get("session_id"), str):
                     self.session_id = d["session_id"]
+                    if self.shard is None and self._shards is not None:
+                        self.shard = self._shards.lookup(d["session_id"])
                 self._set_status(_S.RESUMING)
         if self._listeners:
             self._emit_send(frame, payload, error, holds_token, now)
@@ -442,6 +447,8 @@ class GatewayRelay:
             return None
         if isinstance(d.get("session_id"), str):
             self.session_id = d["session_id"]
+            if self.shard is not None and self._shards is not None:
+                self._shards.remember(d["session_id"], self.shard)
         guilds = d.get("guilds")
         if type(guilds) is list:
             self._guilds_expected = len(guilds)

@@ -1,4 +1,5 @@
-"""The proxy URLs that stand for upstream resume URLs.
+"""What the proxy remembers per gateway session: the proxy URLs that stand for upstream
+resume URLs, and the shard each session belongs to.
 
 READY names the gateway a session must resume on (`resume_gateway_url`). The bot is
 given a proxy URL instead, `ws://HOST:PORT/resume/<key>`, so its RESUME comes back
@@ -68,3 +69,28 @@ class ResumeRoutes:
 def is_resume_path(path: str) -> bool:
     """Whether the bot asked for a resume URL (known or not) rather than a fresh one."""
     return path.split("?", 1)[0].startswith(RESUME_PREFIX)
+
+
+#: Gateway sessions whose shard is remembered (the least recently used goes first).
+SESSIONS_REMEMBERED = 4096
+
+
+class SessionShards:
+    """The shard of each gateway session, from the IDENTIFY of the connection that got
+    its READY: a resumed connection sends no IDENTIFY, and is labelled from here."""
+
+    def __init__(self, *, limit: int = SESSIONS_REMEMBERED) -> None:
+        self.limit = limit
+        self._shards: OrderedDict[str, tuple[int, int]] = OrderedDict()
+
+    def remember(self, session_id: str, shard: tuple[int, int]) -> None:
+        self._shards[session_id] = shard
+        self._shards.move_to_end(session_id)
+        while len(self._shards) > self.limit:
+            self._shards.popitem(last=False)
+
+    def lookup(self, session_id: str) -> tuple[int, int] | None:
+        shard = self._shards.get(session_id)
+        if shard is not None:
+            self._shards.move_to_end(session_id)
+        return shard

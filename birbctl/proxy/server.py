@@ -15,7 +15,6 @@ import contextlib
 import ipaddress
 import itertools
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -27,10 +26,10 @@ from yarl import URL
 from birbctl.emulator.faults import FaultStep, parse_fault, parse_step
 from birbctl.errors import BirbError, ConfigError
 from birbctl.options import DEFAULT_API_URL
-from birbctl.protocol.wire import Compression, Direction, Encoding
+from birbctl.protocol.wire import Compression, Encoding
 from birbctl.proxy.faults import FaultPlan, Strike
 from birbctl.proxy.link import CLOSE_TIMEOUT, BotLink, _drop_upstream
-from birbctl.proxy.relay import GatewayRelay, RelayEvent
+from birbctl.proxy.relay import GatewayRelay
 from birbctl.proxy.rest import (
     MAX_REQUEST_BODY,
     RestCall,
@@ -40,7 +39,7 @@ from birbctl.proxy.rest import (
     error_answer,
     upstream_ssl,
 )
-from birbctl.proxy.routes import ResumeRoutes, is_resume_path
+from birbctl.proxy.routes import ResumeRoutes, SessionShards, is_resume_path
 
 #: What one upstream message may be: a large bot's READY or GUILD_CREATE, uncompressed.
 MAX_UPSTREAM_MESSAGE = 64 * 1024 * 1024
@@ -52,10 +51,6 @@ CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 #: The admin endpoint's path prefix (as `birbctl serve`'s).
 ADMIN_PREFIX = "/_birbctl/"
-#: Gateway sessions whose shard is remembered, so a RESUME's connection (which sends no
-#: IDENTIFY) is labelled too.
-SESSIONS_REMEMBERED = 4096
-_BOT = Direction.SEND  # what the bot sent, as the relay's events say
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -151,7 +146,7 @@ class ProxyServer:
         self._ids = itertools.count(1)
         self._stopping = asyncio.Event()
         self._active: set[asyncio.Task[object]] = set()
-        self._shards: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self.shards = SessionShards()
         self.plan = FaultPlan(config.steps, seed=config.seed)
         self._plan_used = bool(config.steps)
         #: The bot connections open now, by number: what `birbctl status` and `ping` show
@@ -402,10 +397,10 @@ class ProxyServer:
             resume_url_for=self.routes.register,
             url=str(url),
             conn=number,
+            shards=self.shards,
         )
         self._on_note(f"bot #{number} connected ({kind}, {encoding}, {compress}) -> {target}")
         if self._watchers:
-            relay.add_listener(self._shard_of_resume(relay))  # first: the others read it
             for watcher in self._watchers:
                 watcher.opened(relay)
         link = BotLink(
@@ -430,29 +425,11 @@ class ProxyServer:
         )
         return bot
 
-    def _shard_of_resume(self, relay: GatewayRelay) -> Callable[[RelayEvent], None]:
-        """A listener that labels a resumed connection (whose bot sends no IDENTIFY) with
-        the shard of the session it resumes, as soon as the bot's RESUME is read, so views
-        and the recording name its shard from then on."""
-
-        def listen(event: RelayEvent) -> None:
-            if relay.shard is None and relay.session_id is not None and event.dir is _BOT:
-                relay.shard = self._shards.get(relay.session_id)
-
-        return listen
-
-    def _shard_words(self, relay: GatewayRelay) -> str:
+    @staticmethod
+    def _shard_words(relay: GatewayRelay) -> str:
         """' shard 0/1' from the connection's IDENTIFY, or from the IDENTIFY of the
         session it resumed; empty when neither was seen."""
         shard = relay.shard
-        session = relay.session_id
-        if shard is not None and session is not None:
-            self._shards[session] = shard
-            self._shards.move_to_end(session)
-            while len(self._shards) > SESSIONS_REMEMBERED:
-                self._shards.popitem(last=False)
-        elif shard is None and session is not None:
-            shard = self._shards.get(session)
         return "" if shard is None else f" shard {shard[0]}/{shard[1]}"
 
 
