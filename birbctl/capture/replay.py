@@ -13,7 +13,6 @@ from birbctl.codec.json import json_error
 from birbctl.codec.message import decode_message
 from birbctl.codec.packets import message_decoder
 from birbctl.errors import DecodeError, InflateError
-from birbctl.protocol.payloads import redact
 from birbctl.protocol.wire import Compression, Encoding
 from birbctl.transport.inflate import Inflater, make_inflater
 
@@ -74,6 +73,8 @@ class ConnectionReplay:
         size = len(frame.encode()) if type(frame) is str else len(frame)
         payload = decode_message(frame)
         if type(payload) is dict and payload.get("op") in _TOKEN_OPS:
+            from birbctl.protocol.payloads import redact  # rare: spares decode's start-up
+
             payload = redact(payload)
         return payload, size
 

@@ -17,7 +17,6 @@ from birbctl.codec.message import decode_message
 from birbctl.codec.sniff import sniff
 from birbctl.errors import ConfigError, DecodeError
 from birbctl.options import SourceFormat
-from birbctl.protocol.payloads import redact
 from birbctl.protocol.wire import Compression, Direction
 from birbctl.transport.inflate import DEFAULT_MAX_MESSAGE
 
@@ -63,6 +62,10 @@ def iter_messages(
 def _hide_token(payload: Any) -> Any:
     """Raw files may hold an IDENTIFY or RESUME: its token never reaches the output."""
     if type(payload) is dict and payload.get("op") in (2, 6):
+        # Imported here: the opcode tables it brings are start-up time `decode` needs
+        # only for such a payload.
+        from birbctl.protocol.payloads import redact
+
         return redact(payload)
     return payload
 

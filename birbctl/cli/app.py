@@ -13,13 +13,39 @@ import os
 import sys
 import typing
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from birbctl import __version__
 
-app = typer.Typer(
+if TYPE_CHECKING:
+    from typer.models import CommandInfo
+
+
+class _Commands(typer.Typer):
+    """The app, whose commands are registered when something first reads them (typer
+    building the command, a test's CliRunner). While main() runs a command it named, it
+    has registered that command's module alone, and typer builds only what it finds:
+    `birbctl decode x` imports no other command's module."""
+
+    #: Set by main() for one run: what is registered is what the run needs.
+    only_needed = False
+    registering = False  # a module's register() is adding its commands
+    _commands: list[CommandInfo]
+
+    @property
+    def registered_commands(self) -> list[CommandInfo]:
+        if not (self.only_needed or self.registering) and len(_registered) < len(_MODULES):
+            _register()
+        return self._commands
+
+    @registered_commands.setter
+    def registered_commands(self, value: list[CommandInfo]) -> None:
+        self._commands = value
+
+
+app = _Commands(
     name="birbctl",
     help="Inspect the Discord Gateway: connect, watch, record, decode, break sessions on purpose.",
     no_args_is_help=True,
@@ -73,7 +99,8 @@ def _with_shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def run(**kwargs: Any) -> Any:
         global _debug
-        _debug = _debug or kwargs.pop("debug", False)
+        debug = kwargs.pop("debug", False)  # popped whatever the root's -v said
+        _debug = _debug or debug
         for name, group in groups.items():
             kwargs[name] = _gather(group, kwargs)
         return command(**kwargs)
@@ -118,41 +145,89 @@ def _gather(group: type, kwargs: dict[str, Any]) -> Any:
     return group(**values)
 
 
-def _register() -> None:
-    from birbctl.cli import (
-        connect,
-        control,
-        decode,
-        demo,
-        encode,
-        gateway,
-        proxy,
-        report,
-        serve,
-        tail,
-    )
-
-    demo.register(app)
-    connect.register(app)
-    tail.register(app)
-    control.register(app)
-    gateway.register(app)
-    decode.register(app)
-    encode.register(app)
-    serve.register(app)
-    proxy.register(app)
-    report.register(app)
-    # One place for the options every command takes, after or before its name.
-    for info in app.registered_commands:
-        if info.callback is not None:
-            info.callback = _with_shared_options(info.callback)
+#: Every command, in --help's order, and the module of birbctl/cli whose register()
+#: adds it: one line a command. A run that names a command imports only its module.
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("demo", "demo"),
+    ("connect", "connect"),
+    ("tail", "tail"),
+    ("status", "control"),
+    ("ping", "control"),
+    ("reconnect", "control"),
+    ("terminate", "control"),
+    ("close", "control"),
+    ("gateway", "gateway"),
+    ("decode", "decode"),
+    ("encode", "encode"),
+    ("serve", "serve"),
+    ("proxy", "proxy"),
+    ("report", "report"),
+)
 
 
-_register()
+#: The modules of COMMANDS, in order, and those registered so far.
+_MODULES = tuple(dict.fromkeys(module for _name, module in COMMANDS))
+_registered: set[str] = set()
+
+
+def _register(only: str | None = None) -> None:
+    """Register every command (or the commands of the module that holds `only`), each
+    module once, in COMMANDS' order whatever order they came in."""
+    import importlib
+
+    commands = app._commands
+    app.registering = True
+    try:
+        for module in _MODULES:
+            if module in _registered or only not in (None, *_names(module)):
+                continue
+            _registered.add(module)
+            start = len(commands)
+            importlib.import_module(f"birbctl.cli.{module}").register(app)
+            # One place for the options every command takes, after or before its name.
+            for info in commands[start:]:
+                if info.callback is not None:
+                    info.callback = _with_shared_options(info.callback)
+    finally:
+        app.registering = False
+    order = {name: index for index, (name, _module) in enumerate(COMMANDS)}
+    commands.sort(key=lambda info: order.get(str(info.name), len(order)))
+
+
+def _names(module: str) -> list[str]:
+    return [name for name, owner in COMMANDS if owner == module]
+
+
+#: Options the root takes before a command's name: all flags, none takes a value.
+_ROOT_FLAGS = frozenset(("--version", "--debug", "-v"))
+
+
+def _register_for(args: list[str]) -> bool:
+    """Register what this run needs: the command it names, none for a bare --version.
+    False when it needs every command (help, completion, a name that is no command)."""
+    if os.environ.get("_BIRBCTL_COMPLETE"):
+        return False
+    for arg in args:
+        if arg in _ROOT_FLAGS:
+            continue
+        if any(arg == name for name, _module in COMMANDS):
+            _register(arg)
+            return True
+        return False  # something only the whole app can answer (-h, a typo)
+    # Eager --version prints and exits before any command is looked up.
+    return "--version" in args
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every error, ours or typer's usage error, as one line and its code."""
+    app.only_needed = _register_for(sys.argv[1:] if argv is None else argv)
+    try:
+        _run(argv)
+    finally:
+        app.only_needed = False
+
+
+def _run(argv: list[str] | None) -> None:
     from birbctl.errors import EXIT_INTERRUPTED, BirbError
 
     try:

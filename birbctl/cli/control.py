@@ -101,21 +101,22 @@ def ping(
     from birbctl.client.control import pings
 
     target = _pid(pid, session)
+    answers = asyncio.run(pings(target))  # first: no process running needs no rich
     if json_out:
-        _print_json(asyncio.run(pings(target)))
+        _print_json(answers)
         return
     from birbctl.render.console import make_console
     from birbctl.render.tables import ping_table
 
     console = make_console()
     if not watch:
-        console.print(ping_table(asyncio.run(pings(target))))
+        console.print(ping_table(answers))
         return
     import time
 
     from rich.live import Live
 
-    with Live(ping_table(asyncio.run(pings(target))), console=console) as live:
+    with Live(ping_table(answers), console=console) as live:
         while True:
             time.sleep(1)
             live.update(ping_table(asyncio.run(pings(target))))

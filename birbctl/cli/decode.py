@@ -49,15 +49,19 @@ def decode(
     """
     import sys
 
-    from birbctl.capture.skips import SkipCounter
     from birbctl.capture.sources import iter_messages
     from birbctl.cli.output import stdout_blocks, stdout_pipe
     from birbctl.errors import ConfigError, DecodeError
 
     if to is DecodeOutput.ETF and not stats and not force and sys.stdout.isatty():
         raise ConfigError("refusing to write ETF bytes to a terminal; redirect it, or --force")
-    keep = only.packet_filter()
-    skips = SkipCounter() if keep_going else None
+    # No filter asked for: the filter module (and the opcode tables) is not even imported.
+    keep = None if only == EVERY_PACKET else only.packet_filter()
+    skips: SkipCounter | None = None
+    if keep_going:
+        from birbctl.capture.skips import SkipCounter
+
+        skips = SkipCounter()
     current = [files[0] if files else "-"]  # the file being read, to locate output errors
 
     def messages() -> Iterator[Message]:
@@ -65,9 +69,11 @@ def decode(
             current[0] = name
             if skips is not None:
                 skips.file = name
-            for message in iter_messages(name, from_, on_error=skips):
-                if keep.empty or keep.matches(message):
-                    yield message
+            found = iter_messages(name, from_, on_error=skips)
+            if keep is None or keep.empty:
+                yield from found
+            else:
+                yield from filter(keep.matches, found)
 
     with stdout_pipe():
         try:
