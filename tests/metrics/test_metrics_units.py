@@ -187,3 +187,26 @@ def test_without_the_flag_prometheus_client_is_not_imported() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
     assert result.returncode == 0, result.stderr.decode()
+
+
+async def test_docs_monitoring_lists_every_metric_and_fault_kind() -> None:
+    from pathlib import Path
+
+    from birbctl.emulator.faults import ACTIONS
+    from birbctl.metrics.collector import InfoCollector
+    from birbctl.metrics.labels import REASON_LABELS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "monitoring.md").read_text()
+    async with running_emulator(event_rate=0) as server:
+        text = scrape(
+            ShardCollector(lambda: [sample(0)]),
+            EmulatorCollector(EmulatorSampler(server)),
+            InfoCollector("connect"),
+        )
+    names = {family.name for family in text_string_to_metric_families(text)}
+    assert len(names) > 25
+    for name in names:
+        shown = name + ("_total" if f"# TYPE {name}_total counter" in text else "")
+        assert f"`{shown}`" in doc, shown
+    for word in (*REASON_LABELS, *ACTIONS):
+        assert f"`{word}`" in doc, word
