@@ -69,6 +69,9 @@ class ShardSnapshot(JsonForm):
     url: str  # the gateway URL connected to
     encoding: str  # an Encoding value
     compress: str | None  # a Compression's query value; None: uncompressed
+    #: How the shard's last connection ended ("4000 by server", "dropped by bot"); None
+    #: until one has.
+    last_close: str | None = None
 
     @property
     def shard_id(self) -> int:

@@ -168,6 +168,7 @@ COLUMNS: tuple[_Column, ...] = (
     _Column("events", "events", 8, lambda s, c: f"{s.events:,}"),
     _Column("ev/s", "ev/s", 2, lambda s, c: f"{s.events_per_s:.1f}"),
     _Column("guilds", "guilds", 3, _guilds_cell),
+    _Column("last close", "closed", 10, lambda s, c: s.last_close or "-", right=False),
 )
 
 
@@ -286,9 +287,8 @@ def log_table(logs: Sequence[LogLine], *, lines: int) -> Table:
     table.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
     for line in list(logs)[-lines:] if lines > 0 else []:
         stamp = time.strftime("%H:%M:%S", time.localtime(line.at))
-        table.add_row(
-            stamp, f"#{line.shard}", Text(line.text, style=LEVEL_STYLE.get(line.level, ""))
-        )
+        shard = f"#{line.shard}" if line.shard >= 0 else ""  # -1: no shard (the proxy's)
+        table.add_row(stamp, shard, Text(line.text, style=LEVEL_STYLE.get(line.level, "")))
     if not logs:
         table.add_row("", "", Text("no state changes yet", style="dim"))
     return table

@@ -212,10 +212,13 @@ def test_80_columns_keep_what_matters_and_drop_the_rest() -> None:
     assert any(line.endswith("…") and "#1 reconnecting" in line for line in lines)
 
 
-def test_120_columns_show_every_column() -> None:
+def test_120_columns_show_every_column_but_the_last_close() -> None:
     header = next(line for line in render_text(120).splitlines() if line.startswith("shard"))
     for column in ("uptime", "resumes", "re-ids", "events", "last ack", "ping ms"):
         assert column in header
+    assert "last close" not in header  # the first to go when space runs out
+    wide = next(line for line in render_text(150).splitlines() if line.startswith("shard"))
+    assert wide.endswith("last close")
 
 
 def test_the_log_is_trimmed_to_fit_a_short_terminal() -> None:

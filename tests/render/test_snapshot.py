@@ -47,6 +47,7 @@ SHARD = ShardSnapshot(
     url="ws://gateway.example:8765/?v=10&encoding=etf&compress=zstd-stream",
     encoding="etf",
     compress="zstd-stream",
+    last_close="4009 by server",
 )
 PINGS = PingSnapshot(
     shard=(3, 7),
@@ -80,6 +81,7 @@ ON_DASHBOARD = {
     "url": "gateway.example:8765",
     "encoding": "etf zstd-stream",
     "compress": "etf zstd-stream",
+    "last_close": "4009 by server",
 }
 #: Fields the dashboard leaves to `status --json` (why, each).
 NOT_ON_DASHBOARD = {"connections": "the capture's conn number; a count nobody watches live"}
@@ -115,6 +117,7 @@ def test_every_shard_field_shows_on_the_dashboard(field: str) -> None:
         "url": "ws://elsewhere:1/",
         "encoding": "json",
         "compress": None,
+        "last_close": "dropped by client",
     }
     other = others[field] if field in others else getattr(SHARD, field) * 2 + 1
     changed = dataclasses.replace(SHARD, **{field: other})
@@ -124,7 +127,7 @@ def test_every_shard_field_shows_on_the_dashboard(field: str) -> None:
 def test_no_dashboard_cell_is_a_dash_when_its_field_is_set() -> None:
     [row] = _cells(status_table([SHARD], width=200))
     assert "-" not in row and "" not in row, row
-    assert len(row) == 13  # every column fits at 200
+    assert len(row) == 14  # every column fits at 200
 
 
 def test_the_ping_fields_show_in_the_ping_history() -> None:
@@ -166,7 +169,7 @@ def test_the_status_and_ping_tables_show_every_column() -> None:
 SHARD_KEYS = [
     "shard", "status", "session_id", "seq", "ping", "ping_avg", "last_ack_age", "uptime",
     "connections", "resumes", "reidentifies", "events", "events_per_s", "guilds_ready",
-    "guilds_expected", "url", "encoding", "compress",
+    "guilds_expected", "url", "encoding", "compress", "last_close",
 ]  # fmt: skip
 PING_KEYS = ["shard", "last", "avg", "min", "p50", "p95", "max", "samples", "history"]
 
