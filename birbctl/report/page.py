@@ -56,9 +56,15 @@ SIDE_SYMBOLS = {CLIENT: "triangle-left", SERVER: "triangle-right", DROPPED: "x-t
 GAP_COLOUR = "rgba(192, 57, 43, 0.14)"
 #: Gaps labelled on the figure (the longest); the recoveries table lists every one.
 MAX_GAP_LABELS = 24
+#: Gaps shaded on the figure (the longest): thousands of shapes make a browser crawl.
+MAX_GAP_SHAPES = 500
+#: Up to this many gaps, a dotted line marks where each began (past it, lines are noise).
+MAX_GAP_LINES = 60
+#: Past this many connections, the bands share one row per shard.
+MAX_ROWS = 40
 #: Rows of gap labels above the bands, and the share of the axis one label needs.
 MAX_LANES = 3
-LABEL_WIDTH = 0.085
+LABEL_WIDTH = 0.1
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial,
@@ -182,10 +188,10 @@ Drag to zoom (all three share the time axis), double-click to reset; hover for d
 def _figure(timeline: Timeline, go: Any, make_subplots: Any) -> Any:
     """Three rows on one wall-clock axis (UTC), so the picture lines up with other logs."""
     conns = timeline.connections
-    rows = max(1, len(conns))
-    band_px = max(140, 30 * rows + 40)
-    ping_px, rate_px = 220, 260
     labels = {c.conn: _row_label(c, timeline) for c in conns}
+    order = list(dict.fromkeys(labels[c.conn] for c in conns))
+    band_px = max(140, 30 * len(order) + 40)
+    ping_px, rate_px = 220, 260
     end = timeline.summary.duration
     clock = _Clock(timeline.start)
     lanes = _gap_labels(timeline, end)
@@ -219,7 +225,7 @@ def _figure(timeline: Timeline, go: Any, make_subplots: Any) -> Any:
     figure.update_xaxes(title_text="time (UTC)", row=3, col=1)
     figure.update_yaxes(
         categoryorder="array",
-        categoryarray=[labels[c.conn] for c in conns],
+        categoryarray=order,
         autorange="reversed",
         row=1,
         col=1,
@@ -262,6 +268,10 @@ class _Clock:
 
 
 def _row_label(conn: Connection, timeline: Timeline) -> str:
+    """A row per connection; past MAX_ROWS connections, a row per shard (its connections
+    follow one another along it), so a reconnect storm still fits on a screen."""
+    if len(timeline.connections) > MAX_ROWS:
+        return f"shard {_shard(conn.shard)}"
     shard = "" if len(timeline.shards) < 2 else f" · shard {_shard(conn.shard)}"
     return f"#{conn.conn}{shard}"
 
@@ -319,7 +329,7 @@ def _closes(
                     "color": "#1d2330",
                     "line": {"width": 2, "color": "#1d2330"},
                 },
-                text=[_esc(_close_word(c)) for c in chosen],
+                text=[_esc(_close_word(c)) for c in chosen] if len(conns) <= MAX_ROWS else None,
                 textposition="middle right",
                 textfont={"size": 11},
                 name=SIDE_WORDS[side],
@@ -385,39 +395,50 @@ def _gaps(
     clock: _Clock,
     labels: list[tuple[Recovery, int]],
 ) -> None:
-    for recovery in timeline.recoveries:
+    """Shading and a dotted start line per gap, over all three rows, and the labels: set
+    in one layout update (plotly's add_vrect per gap costs time that grows with the
+    number of shapes already there)."""
+    longest = sorted(
+        timeline.recoveries, key=lambda r: -(end - r.down if r.up is None else r.up - r.down)
+    )[:MAX_GAP_SHAPES]
+    shapes: list[dict[str, Any]] = []
+    for recovery in longest:
         up = end if recovery.up is None else recovery.up
-        figure.add_vrect(
-            x0=clock(recovery.down),
-            x1=clock(up),
-            fillcolor=GAP_COLOUR,
-            line_width=0,
-            layer="below",
-        )
-        figure.add_vline(
-            x=clock(recovery.down),
-            line={"color": "rgba(192, 57, 43, 0.55)", "width": 1, "dash": "dot"},
-        )
+        span = {"xref": "x", "yref": "paper", "y0": 0, "y1": 1, "layer": "below"}
+        shapes.append(
+            {**span, "type": "rect", "x0": clock(recovery.down), "x1": clock(up),
+             "fillcolor": GAP_COLOUR, "line": {"width": 0}}
+        )  # fmt: skip
+        if len(longest) <= MAX_GAP_LINES:
+            shapes.append(
+                {**span, "type": "line", "x0": clock(recovery.down), "x1": clock(recovery.down),
+                 "line": {"color": "rgba(192, 57, 43, 0.55)", "width": 1, "dash": "dot"}}
+            )  # fmt: skip
+    notes: list[dict[str, Any]] = []
     for recovery, lane in labels:
         seconds = recovery.seconds
         text = "not back by the end" if seconds is None else f"down {_secs(seconds)}"
-        figure.add_annotation(
-            x=clock(recovery.down),
-            y=1.0,
-            xref="x",
-            yref="y domain",
-            yshift=2 + 14 * lane,
-            text=_esc(text),
-            showarrow=False,
-            xanchor="left",
-            yanchor="bottom",
-            font={"size": 10, "color": "#c0392b"},
-            row=1,
-            col=1,
-        )
+        notes.append(
+            {"x": clock(recovery.down), "y": 1.0, "xref": "x", "yref": "y domain",
+             "yshift": 2 + 14 * lane, "text": _esc(text), "showarrow": False,
+             "xanchor": "left", "yanchor": "bottom",
+             "font": {"size": 10, "color": "#c0392b"}}
+        )  # fmt: skip
+    figure.update_layout(
+        shapes=[*figure.layout.shapes, *shapes],
+        annotations=[*figure.layout.annotations, *notes],
+    )
 
 
 def _pings(figure: Any, go: Any, timeline: Timeline, clock: _Clock) -> None:
+    if not timeline.pings:
+        low, high = figure.layout.yaxis2.domain  # the row's place on the page
+        figure.add_annotation(
+            text="no heartbeat was answered in this capture",
+            x=0.5, y=(low + high) / 2, xref="paper", yref="paper", showarrow=False,
+            font={"size": 12, "color": "#5a6272"},
+        )  # fmt: skip
+        return
     for shard in timeline.shards:
         chosen = [p for p in timeline.pings if p.shard == shard]
         if not chosen:
