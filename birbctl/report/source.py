@@ -9,7 +9,6 @@ number, so the builder sees the file's order exactly.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,6 @@ from urllib.parse import urlsplit
 import orjson
 
 from birbctl.capture.header import CaptureHeader, parse_header, parse_shard
-from birbctl.capture.message import Message
 from birbctl.capture.reader import read_capture
 from birbctl.capture.stream import iter_lines
 from birbctl.errors import ConfigError, DecodeError
@@ -81,18 +79,29 @@ def _bare_url(url: str | None) -> str | None:
 
 
 def _records(path: Path, headers: list[CaptureHeader]) -> Iterator[Record]:
-    lines = list(_connection_lines(path, headers))
+    """Messages and connection lines in file order (by byte offset). A plain merge: the
+    connection lines are few, the messages many, and this loop runs once per message."""
+    lines = _connection_lines(path, headers)
+    waiting = next(lines, None)
     with path.open("rb") as fh:
-        messages = ((m.frame, m.offset or 0, m) for m in read_capture(fh))
-        for number, offset, record in heapq.merge(lines, messages, key=_key):
-            t = record.ts if isinstance(record, Message) else record.t
+        for message in read_capture(fh):
+            offset = message.offset or 0
+            while waiting is not None and waiting[1] < offset:
+                yield _in_range(*waiting)
+                waiting = next(lines, None)
+            t = message.ts
             if t is not None and not 0 <= t <= MAX_TIME:
-                raise DecodeError(f"time {t!r} is out of range", frame=number, offset=offset)
-            yield record
+                raise DecodeError(f"time {t!r} is out of range", frame=message.frame, offset=offset)
+            yield message
+    while waiting is not None:
+        yield _in_range(*waiting)
+        waiting = next(lines, None)
 
 
-def _key(item: tuple[int, int, Record]) -> int:
-    return item[1]  # the byte offset: one order for both kinds of line
+def _in_range(number: int, offset: int, record: Opened | Closed) -> Opened | Closed:
+    if not 0 <= record.t <= MAX_TIME:
+        raise DecodeError(f"time {record.t!r} is out of range", frame=number, offset=offset)
+    return record
 
 
 def _connection_lines(
