@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-OUTPUT_HELP = "The HTML file to write (replaced whole, never left half-written)."
+OUTPUT_HELP = "The HTML file to write (replaced whole, never left half-written); - for stdout."
 
 
 def report(
@@ -19,13 +19,23 @@ def report(
     The page works offline (plotly's JavaScript is inside it). Needs the report extra:
     pip install 'birbctl\\[report]'. Exit 3 when the capture cannot be decoded.
     """
+    import sys
+
     from birbctl.report.page import render_page, require_plotly
     from birbctl.report.source import read_timeline
     from birbctl.report.write import write_atomically
 
     require_plotly()
     timeline, info = read_timeline(capture)
-    write_atomically(output, render_page(timeline, info))
+    page = render_page(timeline, info)
+    if output == "-":
+        from birbctl.cli.output import stdout_pipe
+
+        with stdout_pipe():
+            sys.stdout.buffer.write(page.encode("utf-8"))
+            sys.stdout.buffer.flush()
+        return
+    write_atomically(output, page)
 
 
 def register(app: typer.Typer) -> None:

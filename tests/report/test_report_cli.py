@@ -261,3 +261,13 @@ async def test_a_proxy_recording_makes_a_page(tmp_path: Path) -> None:
             expected_side(close),
         )
     assert [r["via"] for r in model["recoveries"]] == ["RESUMED", "RESUMED"]
+
+
+def test_dash_writes_the_page_to_stdout(tmp_path: Path) -> None:
+    capture = small_capture(tmp_path / "s.capture")
+    result = birbctl("report", str(capture), "-o", "-")
+    assert result.returncode == 0, result.stderr
+    page = result.stdout.decode()
+    assert page.startswith("<!DOCTYPE html>") and page.endswith("</html>\n")
+    assert embedded_model(page)["summary"]["connections"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.capture"]
