@@ -181,7 +181,8 @@ _HELP = """
 it and the close code. Red shading is time the shard was down: from a close to the next
 READY or RESUMED, labelled with how long that took. Middle: each heartbeat's round trip
 (op 1 sent to op 11 received). Bottom: dispatches received per second, by event type.
-Drag to zoom (all three share the time axis), double-click to reset; hover for details.</p>
+All three share one time axis, in UTC: drag to zoom, double-click to reset, hover for
+details. docs/report.md says more.</p>
 """
 
 
