@@ -124,6 +124,28 @@ def ours(encoding: str) -> Callable[[list[bytes]], int]:
     return run
 
 
+def paired(
+    baseline: Callable[[list[bytes]], int],
+    mine: Callable[[list[bytes]], int],
+    frames: list[bytes],
+    rounds: int,
+) -> tuple[list[float], list[float], list[float]]:
+    """(baseline rates, our rates, our/baseline ratio per round): each round runs both
+    back to back, the order alternating so neither always runs on a warmer cache."""
+    base_rates, my_rates, ratios = [], [], []
+    for i in range(rounds):
+        if i % 2:
+            mine_rate = rate(mine, frames)
+            base_rate = rate(baseline, frames)
+        else:
+            base_rate = rate(baseline, frames)
+            mine_rate = rate(mine, frames)
+        base_rates.append(base_rate)
+        my_rates.append(mine_rate)
+        ratios.append(mine_rate / base_rate)
+    return base_rates, my_rates, ratios
+
+
 def compare(
     label: str,
     baseline_label: str,
@@ -134,11 +156,7 @@ def compare(
 ) -> float:
     """Paired rounds (baseline then ours, back to back); the ratio is the median of the
     per-round ratios, which a busy machine disturbs far less than best-of figures."""
-    base_rates, my_rates, ratios = [], [], []
-    for _ in range(rounds):
-        base_rates.append(rate(baseline, frames))
-        my_rates.append(rate(mine, frames))
-        ratios.append(my_rates[-1] / base_rates[-1])
+    base_rates, my_rates, ratios = paired(baseline, mine, frames, rounds)
     ratio = statistics.median(ratios)
     print(f"{label:<34} {statistics.median(my_rates):>10,.0f} msg/s (median)")
     print(f"{baseline_label:<34} {statistics.median(base_rates):>10,.0f} msg/s (median)")

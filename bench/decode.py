@@ -33,6 +33,7 @@ from codec import message_create
 
 from birbctl.capture.reader import read_capture
 from birbctl.capture.writer import CaptureWriter
+from birbctl.codec.etf import encode_etf
 
 CHILD = """
 import sys, time
@@ -44,20 +45,42 @@ print(count, time.perf_counter() - start)
 """
 
 
-def make_capture(path: Path, frames: int) -> list[bytes]:
+def make_capture(
+    path: Path, frames: int, encoding: str = "json", compress: str = "zlib-stream"
+) -> list[bytes]:
+    """A capture of `frames` MESSAGE_CREATEs as one connection received them (JSON or
+    server-style ETF; zlib-stream or zstd-stream, flushed after each message); returns the
+    frames as sent on the wire."""
     rng = random.Random(1)
-    compressor = zlib.compressobj()
+    if compress == "zlib-stream":
+        compressor = zlib.compressobj()
+
+        def pack(message: bytes) -> bytes:
+            return compressor.compress(message) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    else:
+        from birbctl.transport.inflate import _zstd_module
+
+        zstd = _zstd_module()
+        zcompressor = zstd.ZstdCompressor()
+
+        def pack(message: bytes) -> bytes:
+            out: bytes = zcompressor.compress(message, mode=zstd.ZstdCompressor.FLUSH_BLOCK)
+            return out
+
     wire: list[bytes] = []
     with CaptureWriter(
         path,
-        url="wss://gateway.discord.gg/?v=10&encoding=json&compress=zlib-stream",
-        encoding="json",
-        compress="zlib-stream",
+        url=f"wss://gateway.discord.gg/?v=10&encoding={encoding}&compress={compress}",
+        encoding=encoding,
+        compress=compress,
     ) as writer:
         writer.opened(1, t=1_700_000_000.0)
         for seq in range(1, frames + 1):
-            message = orjson.dumps(message_create(rng, seq))
-            frame = compressor.compress(message) + compressor.flush(zlib.Z_SYNC_FLUSH)
+            payload = message_create(rng, seq)
+            message = (
+                orjson.dumps(payload) if encoding == "json" else encode_etf(payload, style="server")
+            )
+            frame = pack(message)
             wire.append(frame)
             writer.frame(1, "recv", frame, t=1_700_000_000.0 + seq / 100)
     return wire

@@ -79,6 +79,32 @@ async def measure(url: str, seconds: float) -> tuple[list[float], list[float], i
     return pings[1:], rtts, events  # the first beat may race the fault's start
 
 
+def run(seconds: float, delay_ms: int, rate: float, interval_ms: int) -> dict[str, float]:
+    """One measurement on a fresh emulator: the reported ping against the expected one."""
+    proc, url = start_emulator(
+        "--heartbeat-interval", str(interval_ms), "--event-rate", str(rate),
+        "--fault", f"at=0 action=ack_delay ms={delay_ms}",
+    )  # fmt: skip
+    try:
+        pings, rtts, events = asyncio.run(measure(url, seconds))
+    finally:
+        stop_emulator(proc)
+    reported = statistics.median(pings)
+    loopback = statistics.median(rtts)
+    expected = delay_ms + loopback
+    return {
+        "events": events,
+        "events_per_s": events / seconds,
+        "heartbeats": len(pings),
+        "loopback_ms": loopback,
+        "loopback_samples": len(rtts),
+        "expected_ms": expected,
+        "reported_ms": reported,
+        "p95_ms": sorted(pings)[int(len(pings) * 0.95)],
+        "error_ms": reported - expected,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30)
@@ -86,28 +112,20 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--interval-ms", type=int, default=1000)
     args = parser.parse_args()
-    proc, url = start_emulator(
-        "--heartbeat-interval", str(args.interval_ms), "--event-rate", str(args.rate),
-        "--fault", f"at=0 action=ack_delay ms={args.delay_ms}",
-    )  # fmt: skip
-    try:
-        pings, rtts, events = asyncio.run(measure(url, args.seconds))
-    finally:
-        stop_emulator(proc)
-    reported = statistics.median(pings)
-    loopback = statistics.median(rtts)
-    expected = args.delay_ms + loopback
-    error = reported - expected
+    got = run(args.seconds, args.delay_ms, args.rate, args.interval_ms)
     print(
-        f"events received           {events} in {args.seconds:g} s ({events / args.seconds:,.0f}/s)"
+        f"events received           {got['events']:.0f} in {args.seconds:g} s "
+        f"({got['events_per_s']:,.0f}/s)"
     )
-    print(f"heartbeats (ACKed)        {len(pings)} every {args.interval_ms} ms")
+    print(f"heartbeats (ACKed)        {got['heartbeats']:.0f} every {args.interval_ms} ms")
     print(f"injected ACK delay        {args.delay_ms:.1f} ms")
-    print(f"loopback round trip       {loopback:.2f} ms (median of {len(rtts)} ws pings)")
-    print(f"expected ping             {expected:.2f} ms")
-    p95 = sorted(pings)[int(len(pings) * 0.95)]
-    print(f"birbctl ping (median)     {reported:.2f} ms  [p95 {p95:.2f}]")
-    print(f"error                     {error:+.2f} ms (target: within ±5 ms)")
+    print(
+        f"loopback round trip       {got['loopback_ms']:.2f} ms "
+        f"(median of {got['loopback_samples']:.0f} ws pings)"
+    )
+    print(f"expected ping             {got['expected_ms']:.2f} ms")
+    print(f"birbctl ping (median)     {got['reported_ms']:.2f} ms  [p95 {got['p95_ms']:.2f}]")
+    print(f"error                     {got['error_ms']:+.2f} ms (target: within ±5 ms)")
 
 
 if __name__ == "__main__":
