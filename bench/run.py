@@ -234,7 +234,7 @@ def run_live(report: Report, sizes: Sizes, tmp: Path) -> None:
                     f"{statistics.median(g['birbctl'] for g in got):,.0f}/s",
                     f"{statistics.median(g.get(client, 0) for g in got):,.0f}/s",
                     ratios, ">= 1.0 (ahead)",
-                    f"{errors} consumer run(s) failed or got nothing in the window" if errors else "",
+                    f"{errors} run(s) failed or got nothing in the window" if errors else "",
                 )
             )  # fmt: skip
     report.note(
