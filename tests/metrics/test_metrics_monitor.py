@@ -191,3 +191,33 @@ def test_every_round_trip_lands_in_the_histogram() -> None:
     assert cumulative["0.001"] == 1
     assert cumulative["0.04"] == 1 and cumulative["0.06"] == 3  # 50 ms sits mid-bucket
     assert cumulative["0.25"] == 4 and cumulative["10.0"] == 4 and cumulative["+Inf"] == 5
+
+
+@pytest.mark.parametrize("kept", [False, True])
+def test_the_metered_reader_reads_as_the_plain_one_and_counts_bytes(kept: bool) -> None:
+    import orjson
+
+    from birbctl.client.monitor import ByteMeter, MeteredReader
+    from birbctl.codec.packets import PacketReader
+    from birbctl.errors import DecodeError
+    from birbctl.transport.deflate import ZlibStreamDeflater
+
+    messages = [orjson.dumps({"op": 0, "t": "X", "s": n, "d": {"é": "x" * n}}) for n in range(50)]
+    deflater = ZlibStreamDeflater()
+    frames = [deflater.frame(m) for m in messages]
+    split = frames[7]
+    frames[7:8] = [split[:5], split[5:]]  # a message over two frames
+    meter = ByteMeter()
+    metered = MeteredReader(Encoding.JSON, Compression.ZLIB_STREAM, meter)
+    plain = PacketReader(Encoding.JSON, Compression.ZLIB_STREAM)
+    feed = metered.feed_kept if kept else metered.feed
+    got = [feed(f) for f in frames]
+    assert got == [plain.feed(f) for f in frames]
+    assert meter.received == sum(map(len, frames))
+    assert meter.inflated == sum(map(len, messages))
+
+    text = MeteredReader(Encoding.JSON, Compression.NONE, ByteMeter())
+    (text.feed_kept if kept else text.feed)('{"op":11,"d":"é"}')
+    assert text.meter.received == text.meter.inflated == len('{"op":11,"d":"é"}'.encode())
+    with pytest.raises(DecodeError, match="frame 2"):
+        (text.feed_kept if kept else text.feed)("{not json")
