@@ -7,7 +7,8 @@ event loop's thread (`LoopBridge`): the collector never sees a count halfway thr
 change, and the loop pays only for building the samples.
 
 The proxy, or anything else holding gateway connections, plugs in with
-`ShardCollector(shards)`, where `shards()` returns one `ShardSample` per shard id.
+`ShardCollector(shards)`, where `shards()` returns one `ShardSample` per shard id, or
+objects that take one (`sample.MetricsShard`, as the ShardMonitor does).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from prometheus_client.registry import Collector
 
 from birbctl.metrics.emulator import EmulatorSample
 from birbctl.metrics.labels import REASON_LABELS, event_label
-from birbctl.metrics.sample import ShardSample
+from birbctl.metrics.sample import MetricsShard, ShardSample
 from birbctl.protocol.status import GatewayStatus
 
 T = TypeVar("T")
@@ -75,12 +76,13 @@ class ShardCollector(Collector):
     """`birbctl_shard_*`: one set of series per shard, labelled `shard` (its id).
 
     `shards` is called once per scrape (on the loop, through `bridge`) and returns one
-    ShardSample per shard; a second sample with a shard id already seen is left out.
+    ShardSample per shard, or a MetricsShard to take it from; a second sample with a
+    shard id already seen is left out. `prefix` names the metrics (`{prefix}_status`...).
     """
 
     def __init__(
         self,
-        shards: Callable[[], Iterable[ShardSample]],
+        shards: Callable[[], Iterable[ShardSample | MetricsShard]],
         *,
         bridge: LoopBridge | None = None,
         prefix: str = "birbctl_shard",
@@ -94,9 +96,12 @@ class ShardCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         samples: dict[str, ShardSample] = {}
-        for sample in _read(self.bridge, lambda: list(self.shards())):
+        for sample in _read(self.bridge, self._take):
             samples.setdefault(str(sample.snapshot.shard[0]), sample)
         yield from _shard_metrics(self.prefix, samples)
+
+    def _take(self) -> list[ShardSample]:
+        return [s if isinstance(s, ShardSample) else s.metrics_sample() for s in self.shards()]
 
 
 def _shard_metrics(p: str, samples: dict[str, ShardSample]) -> Iterator[Metric]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from birbctl.client.snapshot import ShardSnapshot
 from birbctl.metrics.histogram import HistogramCounts
@@ -49,3 +50,10 @@ class ShardSample:
     received_inflated_bytes: int | None = None  # messages once inflated
     sent_bytes: int | None = None
     limiter_waits: int | None = None  # sends the rate limiter held back
+
+
+class MetricsShard(Protocol):
+    """Anything that can be sampled: the live client's ShardMonitor, or a proxy's own
+    per-connection object. `metrics_sample()` is called on the event loop's thread."""
+
+    def metrics_sample(self) -> ShardSample: ...

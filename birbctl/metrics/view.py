@@ -8,17 +8,11 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from birbctl.metrics.address import MetricsAddress
-from birbctl.metrics.sample import ShardSample
 
 if TYPE_CHECKING:
     from birbctl.client.runner import View
     from birbctl.client.shards import ShardManager
     from birbctl.metrics.endpoint import MetricsEndpoint
-
-
-def shard_samples(manager: ShardManager) -> list[ShardSample]:
-    """Every shard of `manager`, as the collector reads them (call on the loop)."""
-    return [monitor.metrics_sample() for monitor in manager.monitors.values()]
 
 
 class MetricsView:
@@ -37,7 +31,7 @@ class MetricsView:
         for monitor in manager.monitors.values():
             monitor.meter_bytes()
         bridge = LoopBridge(asyncio.get_running_loop())
-        collector = ShardCollector(lambda: shard_samples(manager), bridge=bridge)
+        collector = ShardCollector(lambda: list(manager.monitors.values()), bridge=bridge)
         endpoint = MetricsEndpoint(self.address, self.command, [collector])
         endpoint.start()
         self.endpoint = endpoint

@@ -5,6 +5,7 @@ fault tally, the loop bridge, and start-up without the flag."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import sys
 import threading
@@ -210,3 +211,24 @@ async def test_docs_monitoring_lists_every_metric_and_fault_kind() -> None:
         assert f"`{shown}`" in doc, shown
     for word in (*REASON_LABELS, *ACTIONS):
         assert f"`{word}`" in doc, word
+
+
+def test_the_collector_takes_shards_that_sample_themselves() -> None:
+    """What a proxy hands in: its own objects with `metrics_sample()`, mixed or not."""
+
+    class BotConnection:
+        def __init__(self, shard: int) -> None:
+            self.shard = shard
+
+        def metrics_sample(self) -> ShardSample:
+            return sample(self.shard, "resuming")
+
+    collector = ShardCollector(lambda: [BotConnection(3), sample(1)], prefix="birbctl_proxy")
+    text = scrape(collector)
+    assert value(text, "birbctl_proxy_status", shard="3", status="resuming") == 1
+    assert value(text, "birbctl_proxy_status", shard="1", status="ready") == 1
+    promtool = shutil.which("promtool")
+    if promtool is not None:
+        result = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
+                                capture_output=True, timeout=60)  # fmt: skip
+        assert result.returncode == 0 and not result.stdout, result.stdout
