@@ -13,8 +13,12 @@ from birbctl.cli.serve import FAULT_HELP
 from birbctl.options import DEFAULT_API_URL, TailFormat
 
 if TYPE_CHECKING:
+    import asyncio
+
     from birbctl.capture.filters import PacketFilter
+    from birbctl.proxy.control import ProxyBoard
     from birbctl.proxy.server import ProxyConfig
+    from birbctl.render.dashboard import DashboardView
 
 LISTEN_HELP = (
     "Where the bot connects, HOST:PORT on a loopback address (the proxy passes bot tokens "
@@ -108,16 +112,22 @@ async def _run(
     from birbctl.errors import ConfigError
     from birbctl.proxy.control import proxy_handler
     from birbctl.proxy.rest import RestCall
+    from birbctl.proxy.rows import ProxyRows
     from birbctl.proxy.server import ADMIN_PREFIX, ProxyServer, RelayWatcher
 
     # With --format, stdout is packets only (for jq), as tail's; the proxy's lines go
-    # to stderr.
+    # to stderr. On a terminal without --format, a dashboard shows the bots' shards and
+    # the lines go to its log.
     lines_to = sys.stdout if fmt is None else sys.stderr
+    rows = ProxyRows() if fmt is None and sys.stdout.isatty() else None
 
     def stamp() -> str:
         return time.strftime("%H:%M:%S")
 
     def line(text: str) -> None:
+        if rows is not None:
+            rows.note(text, level="warn" if ": fault " in text else "info")
+            return
         lines_to.write(f"{stamp()} {text}\n")
         lines_to.flush()
 
@@ -125,6 +135,9 @@ async def _run(
         line(call.line())
 
     def failure(text: str) -> None:
+        if rows is not None:
+            rows.note(text, level="error")
+            return
         sys.stderr.write(f"{stamp()} {text}\n")
         sys.stderr.flush()
 
@@ -147,7 +160,11 @@ async def _run(
         on_note=line,
         on_failure=failure,
         watchers=watchers,
+        rows=rows,
     )
+    view: DashboardView | None = None
+    board: ProxyBoard | None = None
+    shown: asyncio.Task[None] | None = None
     signals = StopSignals(stop)
     with signals:
         try:
@@ -165,13 +182,28 @@ async def _run(
             out.flush()
             # `birbctl status` and `ping` see each bot connection as a shard.
             async with ControlServer(proxy_handler(server), command="proxy"):
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(duration):
-                        await stop.wait()
+                if rows is not None:
+                    from birbctl.proxy.control import ProxyBoard
+                    from birbctl.render.dashboard import DashboardView
+
+                    board = ProxyBoard(server)
+                    view = DashboardView()
+                    shown = asyncio.create_task(view.run(board, stop))
+                try:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(duration):
+                            await stop.wait()
+                finally:
+                    if shown is not None:
+                        stop.set()
+                        with contextlib.suppress(Exception):
+                            await shown
         finally:
             await server.stop()
             if recorder is not None:
                 recorder.close()
+            if view is not None and board is not None:
+                view.finish(board)  # the last frame stays, with a summary line per shard
     return signals.exit_code(1 if recorder is not None and recorder.failed is not None else 0)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from birbctl.client.monitor import LogLine, ShardMonitor
@@ -125,6 +125,13 @@ class ShardManager:
     def logs(self) -> list[LogLine]:
         lines = [line for m in self.monitors.values() for line in m.log]
         return sorted(lines, key=lambda line: line.at)
+
+    def event_counts(self) -> list[Mapping[str, int]]:
+        """Dispatches by event name, one mapping per shard."""
+        return [m.event_types for m in self.monitors.values()]
+
+    def shard_ids(self) -> list[int]:
+        return sorted(self.shards)
 
 
 def parse_shard(spec: str) -> tuple[int, int]:

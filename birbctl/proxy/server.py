@@ -40,6 +40,7 @@ from birbctl.proxy.rest import (
     upstream_ssl,
 )
 from birbctl.proxy.routes import ResumeRoutes, SessionShards, is_resume_path
+from birbctl.proxy.rows import ProxyRows
 
 #: What one upstream message may be: a large bot's READY or GUILD_CREATE, uncompressed.
 MAX_UPSTREAM_MESSAGE = 64 * 1024 * 1024
@@ -126,6 +127,7 @@ class ProxyServer:
         on_note: Callable[[str], None] = _ignore,
         on_failure: Callable[[str], None] = _ignore,
         watchers: Sequence[RelayWatcher] = (),
+        rows: ProxyRows | None = None,
     ) -> None:
         """`on_rest` gets each REST call, `on_note` each bot connection opened or closed,
         `on_failure` each upstream failure; none ever sees a token. `watchers` see each
@@ -147,6 +149,8 @@ class ProxyServer:
         self._stopping = asyncio.Event()
         self._active: set[asyncio.Task[object]] = set()
         self.shards = SessionShards()
+        #: The bots' shards, across their connections: `status`, `ping`, the dashboard.
+        self.rows = rows if rows is not None else ProxyRows()
         self.plan = FaultPlan(config.steps, seed=config.seed)
         self._plan_used = bool(config.steps)
         #: The bot connections open now, by number: what `birbctl status` and `ping` show
@@ -413,11 +417,15 @@ class ProxyServer:
             note=lambda text: self._on_note(f"bot #{number}{self._shard_words(relay)}: {text}"),
         )
         self.links[number] = link
+        self.rows.opened(number, relay)
+        side: str = "proxy"
+        code: int | None = None
         try:
             side, code, reason = await link.run()
         finally:
             del self.links[number]
             self._faults_before += link.faults_struck
+            self.rows.ended(number, relay, side, code)
         for watcher in self._watchers:
             watcher.ended(relay, side, code, reason)
         self._on_note(

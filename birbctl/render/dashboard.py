@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from urllib.parse import urlsplit
 
 from rich import box
@@ -29,12 +29,11 @@ from rich.text import Text
 
 from birbctl.protocol.opcodes import CLIENT_CLOSE_CODES_TEXT
 from birbctl.render.console import make_console
-from birbctl.render.keys import DEFAULT_CLOSE_CODE, KeyState, feed
+from birbctl.render.keys import DEFAULT_CLOSE_CODE, Controls, KeyState, feed
 from birbctl.render.sparkline import sparkline, window
 
 if TYPE_CHECKING:
     from birbctl.client.monitor import LogLine
-    from birbctl.client.shards import ShardManager
     from birbctl.client.snapshot import PingSnapshot, ShardSnapshot
 
 #: Frames per second; a heartbeat is seconds apart, so more would only cost CPU.
@@ -479,6 +478,21 @@ def busiest_across(
 # --- the view ----------------------------------------------------------------------
 
 
+class Board(Controls, Protocol):
+    """What the dashboard reads and its keys drive: a ShardManager's shards, or a
+    proxy's bot connections as shards (proxy/control.py ProxyBoard)."""
+
+    def snapshots(self) -> list[ShardSnapshot]: ...
+
+    def ping_snapshots(self) -> list[PingSnapshot]: ...
+
+    def event_counts(self) -> list[Mapping[str, int]]: ...
+
+    def logs(self) -> Sequence[LogLine]: ...
+
+    def shard_ids(self) -> list[int]: ...
+
+
 class DashboardView:
     """The terminal View of runner.run_connect: Live frames plus keys from stdin."""
 
@@ -495,25 +509,25 @@ class DashboardView:
         self.keys = KeyState()
         self._message_at = 0.0
         self._live: Live | None = None
-        self._manager: ShardManager | None = None
+        self._manager: Board | None = None
         self._stop: asyncio.Event | None = None
         self._fd: int | None = None
         self._saved: list[Any] | None = None
         self._reading = False
         self._keys_on = False  # stdin was a terminal and is read for keys
 
-    def attach(self, manager: ShardManager) -> None:
+    def attach(self, manager: Board) -> None:
         self._manager = manager
 
     # -- frames --
 
-    def frame(self, manager: ShardManager, *, ended: bool = False) -> RenderableType:
+    def frame(self, manager: Board, *, ended: bool = False) -> RenderableType:
         if self.keys.message and time.monotonic() - self._message_at > MESSAGE_SECONDS:
             self.keys = KeyState(self.keys.selected, self.keys.prompt, None, self.keys.quit)
         return render_dashboard(
             manager.snapshots(),
             manager.ping_snapshots(),
-            busiest_across(m.event_types for m in manager.monitors.values()),
+            busiest_across(manager.event_counts()),
             manager.logs(),
             width=self.console.width,
             height=self.console.height,
@@ -575,7 +589,7 @@ class DashboardView:
             self._stop_reading()
             return
         before = self.keys.message
-        self.keys = feed(self.keys, data, self._manager, sorted(self._manager.shards))
+        self.keys = feed(self.keys, data, self._manager, self._manager.shard_ids())
         if self.keys.message != before:
             self._message_at = time.monotonic()
         if self.keys.quit and self._stop is not None:
@@ -590,7 +604,7 @@ class DashboardView:
 
     # -- the View protocol --
 
-    async def run(self, manager: ShardManager, stop: asyncio.Event) -> None:
+    async def run(self, manager: Board, stop: asyncio.Event) -> None:
         self._manager = manager
         self._stop = stop
         loop = asyncio.get_running_loop()
@@ -627,7 +641,7 @@ class DashboardView:
                 self._live.stop()
             self._live = None
 
-    def finish(self, manager: ShardManager) -> None:
+    def finish(self, manager: Board) -> None:
         """The last frame (shards closed by now) stays on screen, then a summary."""
         try:
             if self._live is not None:
