@@ -176,7 +176,7 @@ class ShardMonitor:
     def meter_bytes(self) -> None:
         """Count bytes received (as framed and as inflated) and sent from now on: each
         new connection's reader is swapped for a counting one before it reads a frame.
-        About two function calls per frame, so only `--metrics` asks for it."""
+        About 1% of the receive path (bench/metrics.py), so only `--metrics` asks."""
         if self.bytes is None:
             self.bytes = ByteMeter()
 
