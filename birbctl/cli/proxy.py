@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from birbctl.cli.connection import EVERY_PACKET, DurationOpt, FilterOptions, RecordOpt
+from birbctl.cli.connection import (
+    EVERY_PACKET,
+    DurationOpt,
+    FilterOptions,
+    MetricsOpt,
+    RecordOpt,
+    metrics_address,
+)
 from birbctl.cli.serve import FAULT_HELP
 from birbctl.options import DEFAULT_API_URL, TailFormat
 
@@ -16,6 +23,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from birbctl.capture.filters import PacketFilter
+    from birbctl.metrics.address import MetricsAddress
     from birbctl.proxy.control import ProxyBoard
     from birbctl.proxy.server import ProxyConfig
     from birbctl.render.dashboard import DashboardView
@@ -58,6 +66,7 @@ def proxy(
     seed: Annotated[
         int | None, typer.Option(help="Seed for the `probability` of handshake fault steps.")
     ] = None,
+    metrics: MetricsOpt = None,
 ) -> None:
     """Proxy a bot's REST calls and gateway connections to the Discord API, and show them.
 
@@ -77,6 +86,7 @@ def proxy(
     if fmt is None and only != EVERY_PACKET:
         raise ConfigError("--event, --op, --dir and --no-heartbeats choose packets for --format")
     packet_filter = only.packet_filter()  # a bad --op is a usage error before serving
+    address = metrics_address(metrics)
     steps = list(load_scenario(scenario)) if scenario is not None else []
     steps += [parse_fault_flag(text) for text in fault or []]
     host, port = parse_listen(listen)
@@ -88,7 +98,7 @@ def proxy(
         steps=tuple(steps),
         seed=seed,
     )
-    code = asyncio.run(_run(config, listen, duration, fmt, packet_filter, record))
+    code = asyncio.run(_run(config, listen, duration, fmt, packet_filter, record, address))
     raise typer.Exit(code)
 
 
@@ -99,6 +109,7 @@ async def _run(
     fmt: TailFormat | None,
     packet_filter: PacketFilter,
     record: str | None,
+    address: MetricsAddress | None = None,
 ) -> int:
     """Serve until --duration passes, a signal comes or stdout's reader leaves; 0, or
     128 + the signal's number (1 if the recording failed)."""
@@ -131,7 +142,15 @@ async def _run(
         lines_to.write(f"{stamp()} {text}\n")
         lines_to.flush()
 
+    rest_counts = None
+    if address is not None:
+        from birbctl.proxy.restcounts import RestCounts
+
+        rest_counts = RestCounts()
+
     def rest_call(call: RestCall) -> None:
+        if rest_counts is not None:
+            rest_counts.observe(call)
         line(call.line())
 
     def failure(text: str) -> None:
@@ -165,11 +184,26 @@ async def _run(
     view: DashboardView | None = None
     board: ProxyBoard | None = None
     shown: asyncio.Task[None] | None = None
+    endpoint = None
+    if address is not None and rest_counts is not None:  # bound first, as serve's
+        from birbctl.metrics.collector import LoopBridge, ShardCollector
+        from birbctl.metrics.endpoint import MetricsEndpoint
+        from birbctl.metrics.proxy import RestCollector
+
+        bridge = LoopBridge(asyncio.get_running_loop())
+        collectors = [
+            ShardCollector(server.rows.metrics_samples, bridge=bridge),
+            RestCollector(rest_counts.read, bridge=bridge),
+        ]
+        endpoint = MetricsEndpoint(address, "proxy", collectors)
+        endpoint.start()
     signals = StopSignals(stop)
     with signals:
         try:
             await server.start()
         except OSError as exc:
+            if endpoint is not None:
+                endpoint.close()
             raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
         try:
             out = lines_to
@@ -177,6 +211,8 @@ async def _run(
             out.write(f"rest     {server.rest_url}\n")
             admin = f"http://{server.gateway_url[5:]}{ADMIN_PREFIX}"
             out.write(f"admin    {admin}sessions  (POST {admin}faults?action=...)\n")
+            if endpoint is not None:
+                endpoint.announce(out)
             steps = len(config.steps)
             out.write(f"upstream {server.upstream.api_url}; {steps} fault step(s); Ctrl-C stops\n")
             out.flush()
@@ -200,6 +236,8 @@ async def _run(
                             await shown
         finally:
             await server.stop()
+            if endpoint is not None:
+                endpoint.close()
             if recorder is not None:
                 recorder.close()
             if view is not None and board is not None:

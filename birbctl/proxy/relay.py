@@ -194,6 +194,16 @@ class GatewayRelay:
         self._guilds_pending: set[str | int] = set()
         self.upstream_frames = 0
         self.bot_frames = 0
+        # For --metrics: bytes each way, heartbeats and their ACKs, RESUMEs, decode
+        # errors; `on_rtt(relay, ms)` hears every round trip (the histogram's).
+        self.wire_bytes = 0  # upstream's frames, as they came
+        self.inflated_bytes = 0  # upstream's messages, inflated
+        self.bot_bytes = 0  # the bot's frames
+        self.heartbeats = 0
+        self.acks = 0
+        self.resume_attempts = 0
+        self.decode_errors = 0
+        self.on_rtt: Callable[[GatewayRelay, float], None] | None = None
         #: Every close reported, in order; the first says who ended the connection.
         self.closes: list[RelayClose] = []
         #: The op (and `t`) of the message `from_upstream` or `from_bot` last read, for
@@ -229,6 +239,7 @@ class GatewayRelay:
         now = self._clock()
         self.upstream_frames += 1
         self.last_upstream_op = self.last_t = None
+        self.wire_bytes += len(frame)
         if type(frame) is str:  # text frames only come uncompressed: JSON, delivered as is
             message: bytes | str = frame
         else:
@@ -239,6 +250,7 @@ class GatewayRelay:
             if inflated is None:
                 return []
             message = inflated
+        self.inflated_bytes += len(message)
         try:
             payload = self._decode(message) if type(message) is bytes else decode_json(message)
         except DecodeError as exc:
@@ -267,9 +279,13 @@ class GatewayRelay:
                         frame = message  # for NONE: the same frame type, new bytes
             elif op == 11:
                 self.last_ack_at = now
+                self.acks += 1
                 if self._beat_at is not None:
-                    self.latency.record(max(0.0, (now - self._beat_at) * 1000.0))
+                    rtt = max(0.0, (now - self._beat_at) * 1000.0)
+                    self.latency.record(rtt)
                     self._beat_at = None
+                    if self.on_rtt is not None:
+                        self.on_rtt(self, rtt)
             elif op == 7 or op == 9:
                 self._set_status(_S.RECONNECTING)
         self.last_upstream_op = op if type(op) is int else None
@@ -281,6 +297,7 @@ class GatewayRelay:
         """Frames to send upstream: the bot's frame itself, unchanged."""
         now = self._clock()
         self.bot_frames += 1
+        self.bot_bytes += len(frame)
         self.last_bot_op = None
         error: DecodeError | None = None
         payload: Any = None
@@ -296,6 +313,7 @@ class GatewayRelay:
             self.last_bot_op = op if type(op) is int else None
             if op == 1:
                 self._beat_at = now
+                self.heartbeats += 1
             elif op == 2:
                 self.identifies += 1
                 if type(d) is dict:
@@ -305,6 +323,7 @@ class GatewayRelay:
                     self.shard = (0, 1) if shard is None else _shard_of(shard) or self.shard
                 self._set_status(_S.IDENTIFYING)
             elif op == 6:
+                self.resume_attempts += 1
                 if type(d) is dict and isinstance(d.get("session_id"), str):
                     self.session_id = d["session_id"]
                     if self.shard is None and self._shards is not None:
@@ -487,6 +506,7 @@ class GatewayRelay:
     def _break(self, error: InflateError, frame: bytes | str, now: float) -> NoReturn:
         """Report the frame that broke the inflate context, then raise RelayBroken."""
         error.located(frame=self.upstream_frames)
+        self.decode_errors += 1
         self._broken = error
         self._set_status(_S.RECONNECTING)
         if self._listeners:
@@ -533,6 +553,7 @@ class GatewayRelay:
     ) -> list[Frame]:
         """Deliver a message that does not decode anyway, and report where it failed."""
         error.located(frame=self.upstream_frames)
+        self.decode_errors += 1
         deflate = self._deflate
         out: Frame = frame if deflate is None or type(message) is str else deflate(message)  # type: ignore[arg-type]
         if self._listeners:

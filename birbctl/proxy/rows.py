@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 
 from birbctl.client.monitor import LogLine
 from birbctl.client.snapshot import PingSnapshot, ShardSnapshot
+from birbctl.metrics.histogram import RoundTripHistogram
+from birbctl.metrics.labels import close_code_label
+from birbctl.metrics.sample import CLIENT, SERVER, ShardSample
 from birbctl.protocol.events import Level
 from birbctl.proxy.relay import GatewayRelay
 
@@ -49,6 +52,24 @@ class _Shard:
     last_close: str | None = None
     #: (ready, expected) of the last READY's guilds: a resumed connection gets no READY.
     guilds: tuple[int, int] = (0, 0)
+    # For --metrics: every round trip, closes by (code, side) as the bot saw them, and
+    # the ended connections' counts.
+    rtt: RoundTripHistogram = field(default_factory=RoundTripHistogram)
+    closes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    totals: Counter[str] = field(default_factory=Counter)
+
+
+#: The relay's counts a shard adds up for --metrics (ShardSample's fields of the same
+#: meaning, and how the relay names them).
+_TOTALS = {
+    "resume_attempts": "resume_attempts",
+    "heartbeats_sent": "heartbeats",
+    "heartbeats_acked": "acks",
+    "decode_errors": "decode_errors",
+    "received_wire_bytes": "wire_bytes",
+    "received_inflated_bytes": "inflated_bytes",
+    "sent_bytes": "bot_bytes",
+}
 
 
 class ProxyRows:
@@ -62,6 +83,11 @@ class ProxyRows:
 
     def opened(self, number: int, relay: GatewayRelay) -> None:
         self._open[number] = relay
+        relay.on_rtt = self._round_trip
+
+    def _round_trip(self, relay: GatewayRelay, ms: float) -> None:
+        if relay.shard is not None:
+            self._shard(relay).rtt.observe(ms / 1000)
 
     def ended(self, number: int, relay: GatewayRelay, side: str, code: int | None) -> None:
         self._open.pop(number, None)
@@ -74,6 +100,9 @@ class ProxyRows:
         shard.events += relay.events
         shard.event_counts.update(relay.dispatches)
         shard.last_close = ending_words(side, code)
+        shard.closes[close_code_label(code), CLIENT if side == "bot" else SERVER] += 1
+        for name, attribute in _TOTALS.items():
+            shard.totals[name] += getattr(relay, attribute)
         snapshot = relay.snapshot()
         if snapshot.guilds_expected:
             shard.guilds = (snapshot.guilds_ready, snapshot.guilds_expected)
@@ -143,6 +172,39 @@ class ProxyRows:
 
     def shard_ids(self) -> list[int]:
         return list(self._current())
+
+    def metrics_samples(self) -> list[ShardSample]:
+        """Each shard as `--metrics` shows it (closes by side as the bot saw them: the
+        bot's own are the client's; upstream's and the proxy's, the gateway's)."""
+        samples = []
+        snapshots = {snap.shard_id: snap for snap in self.snapshots()}
+        for shard_id, (shard, open_relays) in self._current().items():
+            totals = Counter(shard.totals)
+            for relay in open_relays:
+                for name, attribute in _TOTALS.items():
+                    totals[name] += getattr(relay, attribute)
+            events = Counter(shard.event_counts)
+            for relay in open_relays:
+                events.update(relay.dispatches)
+            snapshot = snapshots[shard_id]
+            samples.append(
+                ShardSample(
+                    snapshot=snapshot,
+                    rtt=shard.rtt.read(),
+                    events=events,
+                    identifies=shard.identifies + sum(r.identifies for r in open_relays),
+                    resume_attempts=totals["resume_attempts"],
+                    heartbeats_sent=totals["heartbeats_sent"],
+                    heartbeats_acked=totals["heartbeats_acked"],
+                    closes=dict(shard.closes),
+                    decode_errors=totals["decode_errors"],
+                    protocol_errors=totals["decode_errors"],
+                    received_wire_bytes=totals["received_wire_bytes"],
+                    received_inflated_bytes=totals["received_inflated_bytes"],
+                    sent_bytes=totals["sent_bytes"],
+                )
+            )
+        return samples
 
     def logs(self) -> list[LogLine]:
         return list(self.log)
