@@ -105,6 +105,21 @@ class Upstream:
         return path
 
 
+#: Routes whose segment after `<name>/<id>/` is a secret: a webhook's or an
+#: interaction's token (Discord's REST puts them in the path).
+_TOKEN_AFTER = frozenset({"webhooks", "interactions"})
+HIDDEN = "***"
+
+
+def without_tokens(route: str) -> str:
+    """The route as the proxy shows it: a webhook or interaction token is `***`."""
+    parts = route.split("/")
+    for i in range(2, len(parts)):
+        if parts[i - 2] in _TOKEN_AFTER and parts[i - 1].isdigit():
+            parts[i] = HIDDEN
+    return "/".join(parts)
+
+
 def _under(path: str, prefix: str) -> bool:
     return bool(prefix) and (path == prefix or path.startswith(prefix + "/"))
 
@@ -290,7 +305,7 @@ class RestForwarder:
         self._on_call(
             RestCall(
                 method=method,
-                route=route,
+                route=without_tokens(route),
                 status=status,
                 latency_ms=latency,
                 bucket=get("X-RateLimit-Bucket"),

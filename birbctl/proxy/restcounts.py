@@ -2,8 +2,8 @@
 their latency. Sans-I/O and free of prometheus_client (metrics/proxy.py exports it).
 
 A route label must stay bounded and must not carry secrets, so ids become `:id`, and the
-segment after `webhooks/:id/` or `interactions/:id/` (a token) becomes `:token`, the
-one after `reactions/` (an emoji) `:emoji`.
+segment after `webhooks/:id/` or `interactions/:id/` (a token, which RestCall already
+shows as `***`) becomes `:token`, the one after `reactions/` (an emoji) `:emoji`.
 """
 
 from __future__ import annotations

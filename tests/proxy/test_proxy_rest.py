@@ -203,3 +203,19 @@ async def test_a_post_to_the_emulator_comes_back_with_its_rate_limits() -> None:
     ]
     assert out.calls[0].route == f"/channels/{channel}/messages"
     no_token(out.text())
+
+
+async def test_a_webhook_token_in_the_path_goes_upstream_but_never_shows() -> None:
+    secret = "wHkSeCrEt-tOkEn_0123456789abcdef"
+    async with running_upstream() as upstream, running_proxy(upstream.api_url) as (proxy, out):
+        path = f"/api/v10/webhooks/223704706495545344/{secret}/messages/@original"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.patch(f"http://127.0.0.1:{proxy.port}{path}", data=b"{}") as answer,
+        ):
+            assert answer.status == 201
+    [received] = upstream.received
+    assert received.path_qs == path  # forwarded as the bot wrote it
+    [call] = out.calls
+    assert call.route == "/webhooks/223704706495545344/***/messages/@original"
+    assert secret not in out.text()
