@@ -136,6 +136,7 @@ class BotLink:
                     frames = relay.corrupt(os.urandom(24))
                 if action in ("reconnect", "invalid_session"):
                     self.detached = True
+                    relay.discard_held()  # never sent, so never recorded either
                 with contextlib.suppress(ConnectionError, aiohttp.ClientError, RuntimeError):
                     await _send(self.bot, frames)
             if self.detached:
@@ -375,6 +376,9 @@ class BotLink:
                     async with asyncio.timeout(delay):
                         await wake.wait()
                 continue
+            if self.detached:  # nothing more goes to the bot on this connection
+                relay.discard_held()
+                await asyncio.get_running_loop().create_future()  # until cancelled
             async with self._lock:
                 frames = relay.release()
                 if frames and not self.detached:

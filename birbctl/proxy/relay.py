@@ -378,6 +378,13 @@ class GatewayRelay:
             out.append(self._to_bot(frame, message, payload, now))
         return out
 
+    def discard_held(self) -> int:
+        """Forget the held messages (the proxy detached from upstream: the bot never gets
+        them, and a RESUME gets them replayed); how many there were."""
+        count = len(self._held)
+        self._held.clear()
+        return count
+
     @property
     def next_release(self) -> float | None:
         """When the first held message is due (clock time), if one is held."""

@@ -255,3 +255,52 @@ async def test_the_admin_endpoint_strikes_now_and_arms_steps(tmp_path: Path) -> 
     assert [r["resumable"] for r in records if r.get("event") == "invalid_session"] == [False]
     assert any("(admin, admin)" in n for n in out.notes)
     no_token(out.text(), stdout, stderr)
+
+
+async def test_faults_from_flags_and_a_recording_of_exactly_what_the_bot_got(
+    tmp_path: Path,
+) -> None:
+    from proxy_harness import proxy_process
+
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path), "DISCORD_TOKEN": TOKEN}
+    capture = tmp_path / "bot.capture"
+    faults = [
+        "after_events=5 action=reconnect",  # op 7 into the stream, then a RESUME
+        "on=hello action=ack_delay ms=40",  # every connection's ACKs late
+        "after_events=12 action=stall seconds=0.3",  # held, then delivered in order
+    ]
+    async with (
+        running_emulator(heartbeat_interval_ms=300, event_rate=30) as upstream,
+        proxy_process(
+            tmp_path / "proxy", "--upstream", upstream.rest_url, "--record", str(capture),
+            *(arg for fault in faults for arg in ("--fault", fault)),
+        ) as proxy,
+    ):  # fmt: skip
+        code, bot_out, bot_err = await birbctl_async(
+            env, "tail", "--api-url", proxy.rest, "--format", "jsonl", "--duration", "3",
+            "--compress", "zstd-stream",
+        )  # fmt: skip
+        assert code == 0, bot_err.decode()
+        for _ in range(100):
+            if "bot #2 shard 0/1 closed by bot 1000" in proxy.out().decode():
+                break
+            await asyncio.sleep(0.05)
+    notes = proxy.out().decode()
+    assert "3 fault step(s)" in notes
+    for fault in ("reconnect (step, after_events)", "ack_delay ms=40 (step, hello)",
+                  "stall seconds=0.3 (step, after_events)"):  # fmt: skip
+        assert f": fault {fault}" in notes, notes
+    code, decoded, err = await birbctl_async(env, "decode", str(capture))
+    assert code == 0, err.decode()
+
+    def payloads(lines: bytes, way: str) -> list[Any]:
+        records = [json.loads(line) for line in lines.splitlines()]
+        return [(r["op"], r["t"], r["s"], r["d"]) for r in records if r["dir"] == way]
+
+    got, recorded = payloads(bot_out, "recv"), payloads(decoded, "recv")
+    assert [p[0] for p in got].count(7) == 1 and any(p[1] == "RESUMED" for p in got)
+    ops = ([(p[0], p[1], p[2]) for p in got][:14], [(p[0], p[1], p[2]) for p in recorded][:14])
+    assert len(got) > 20 and recorded[: len(got)] == got, ops
+    assert len(recorded) - len(got) <= 5
+    assert payloads(decoded, "send") == payloads(bot_out, "send")
+    no_token(notes, proxy.err(), capture.read_bytes(), decoded, bot_out, bot_err)

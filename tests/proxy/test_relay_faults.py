@@ -128,6 +128,20 @@ def test_a_stall_holds_everything_then_delivers_it_in_order(compress: Compressio
     assert ops(bot)[-2:] == [11, 11]
 
 
+def test_held_messages_are_forgotten_once_detached_and_never_reported() -> None:
+    clock = FakeClock()
+    relay, events = relay_for(Encoding.JSON, Compression.ZLIB_STREAM, clock=clock)
+    frames, _ = ack_session(Encoding.JSON, Compression.ZLIB_STREAM)
+    relay.delay_acks(100)
+    for frame in frames:
+        relay.from_upstream(frame)
+    reported = len(events)
+    assert relay.next_release is not None
+    assert relay.discard_held() == 2
+    clock.now += 1
+    assert relay.release() == [] and relay.next_release is None and len(events) == reported
+
+
 class Traffic:
     """A connection's traffic as the server reports it to ConnectionFaults."""
 
