@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import filecmp
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,23 +47,43 @@ class Run:
     rss_mb: float
 
 
+#: Runs the measured command for `timed`: a fresh, small interpreter (no site), so the
+#: command's peak RSS is its own. Linux reports a child's ru_maxrss as at least the RSS of
+#: the process it was forked from, so spawning from this process (which holds captures
+#: and outputs in memory) would inflate it. Writes [wall, cpu, maxrss KiB, exit code].
+LAUNCHER = """
+import json, os, sys, time
+start = time.perf_counter()
+pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+with open(sys.argv[1], "w") as fh:
+    json.dump([wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss,
+               os.waitstatus_to_exitcode(status)], fh)
+"""
+
+
 def timed(
     argv: Sequence[str], *, stdout: Path | None = None, env: dict[str, str] | None = None
 ) -> Run:
-    """Run `argv` to the end, stdout to a file (or /dev/null), and measure it."""
-    target = stdout.open("wb") if stdout is not None else open(os.devnull, "wb")  # noqa: SIM115
-    with target as out:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE, env=env)
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err = proc.stderr.read() if proc.stderr else b""
-        if proc.stderr:
-            proc.stderr.close()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {err[-300:]!r}")
-    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+    """Run `argv` to the end, stdout to a file (or /dev/null), and measure it (the time
+    from spawn to exit, as the launcher sees it)."""
+    import json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "run.json"
+        target = stdout.open("wb") if stdout is not None else open(os.devnull, "wb")  # noqa: SIM115
+        with target as out:
+            done = subprocess.run(
+                [sys.executable, "-S", "-c", LAUNCHER, str(result), *argv],
+                stdout=out, stderr=subprocess.PIPE, env=env, check=False,
+            )  # fmt: skip
+        if done.returncode != 0 or not result.exists():
+            raise RuntimeError(f"launcher failed: {done.stderr[-300:]!r}")
+        wall, cpu, rss_kib, code = json.loads(result.read_text())
+    if code != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {code}: {done.stderr[-300:]!r}")
+    return Run(wall, cpu, rss_kib / 1024)
 
 
 @dataclass
@@ -180,7 +200,7 @@ def whole_decode(capture: Path, out_dir: Path, rounds: int, unbuffered: bool) ->
     )
     timed([*BIRBCTL, "decode", str(capture)], stdout=ours, env=env)
     timed([sys.executable, str(HERE / "bare_decode.py"), str(capture)], stdout=theirs, env=env)
-    same = ours.read_bytes() == theirs.read_bytes()
+    same = filecmp.cmp(ours, theirs, shallow=False)  # in chunks: this process stays small
     ours.unlink()
     theirs.unlink()
     return pair, same

@@ -155,6 +155,7 @@ def run_decode(report: Report, sizes: Sizes, tmp: Path) -> None:
         for unbuffered in (False, True):
             pair, same = commands.whole_decode(capture, tmp, sizes.decode_rounds, unbuffered)
             rss = max(run.rss_mb for run in pair.ours)
+            cpu = statistics.median(b.cpu / o.cpu for b, o in zip(pair.base, pair.ours, strict=True))
             env = "PYTHONUNBUFFERED=1" if unbuffered else "buffered stdout"
             report.rows.append(
                 Row(
@@ -165,7 +166,8 @@ def run_decode(report: Report, sizes: Sizes, tmp: Path) -> None:
                     f"{pair.median('base'):.2f} s, peak RSS "
                     f"{max(run.rss_mb for run in pair.base):.0f} MB",
                     pair.ratios, ">= 0.8, RSS < 100 MB",
-                    "" if same else "OUTPUT DIFFERS from the bare script's",
+                    f"CPU-time ratio {cpu:.2f} (median)"
+                    + ("" if same else "; OUTPUT DIFFERS from the bare script's"),
                 )
             )  # fmt: skip
         capture.unlink()
