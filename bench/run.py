@@ -155,7 +155,9 @@ def run_decode(report: Report, sizes: Sizes, tmp: Path) -> None:
         for unbuffered in (False, True):
             pair, same = commands.whole_decode(capture, tmp, sizes.decode_rounds, unbuffered)
             rss = max(run.rss_mb for run in pair.ours)
-            cpu = statistics.median(b.cpu / o.cpu for b, o in zip(pair.base, pair.ours, strict=True))
+            cpu = statistics.median(
+                base.cpu / ours.cpu for base, ours in zip(pair.base, pair.ours, strict=True)
+            )
             env = "PYTHONUNBUFFERED=1" if unbuffered else "buffered stdout"
             report.rows.append(
                 Row(
