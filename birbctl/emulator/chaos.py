@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,6 +147,18 @@ class HandshakeSteps:
     def delayed_hello(self) -> list[ArmedStep]:
         """`on = hello` steps with a delay that may still fire."""
         return [a for a in self.armed if a.step.on == "hello" and a.step.delay and not a.exhausted]
+
+    def hello_waited(self, hello_at: float, checked: set[int], now: float) -> Iterator[ArmedStep]:
+        """The delayed `on = hello` steps that fire now, for a connection that got HELLO
+        at `hello_at` and has sent no IDENTIFY or RESUME since: each step is decided
+        once per connection (`checked` holds the ids decided), lazily, so a caller that
+        stops (its connection closed) leaves the rest undecided."""
+        for armed in self.delayed_hello():
+            if armed.id in checked or now < hello_at + armed.step.delay:
+                continue
+            checked.add(armed.id)
+            if armed.roll(self.rng):
+                yield armed
 
 
 @dataclass(frozen=True, slots=True)

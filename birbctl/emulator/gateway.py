@@ -750,15 +750,10 @@ class GatewayConnection:
         """`on = hello` steps with a `delay`, once it has passed with no IDENTIFY/RESUME."""
         hello_at = self._hello_at
         assert hello_at is not None
-        handshake = self.ctx.handshake
-        for armed in handshake.delayed_hello():
-            if armed.id in self._hello_checked or now < hello_at + armed.step.delay:
-                continue
-            self._hello_checked.add(armed.id)
-            if armed.roll(handshake.rng):
-                self.inject(armed.step.fault, now, trigger="hello", source="step")
-                if self.closed:
-                    return
+        for armed in self.ctx.handshake.hello_waited(hello_at, self._hello_checked, now):
+            self.inject(armed.step.fault, now, trigger="hello", source="step")
+            if self.closed:
+                return
 
     def _record_identify(self, d: Any, now: float) -> tuple[int, int] | None:
         """Note the IDENTIFY's arrival in its bucket (when its `shard` is valid; absent

@@ -143,12 +143,8 @@ class ConnectionFaults:
         hello_at = self._hello_at
         if hello_at is not None and not self._answered_hello:
             handshake = self._plan.handshake
-            for armed in handshake.delayed_hello():
-                if armed.id in self._hello_checked or now < hello_at + armed.step.delay:
-                    continue
-                self._hello_checked.add(armed.id)
-                if armed.roll(handshake.rng):
-                    strikes.append(Strike(armed.step.fault, "hello", "step"))
+            for armed in handshake.hello_waited(hello_at, self._hello_checked, now):
+                strikes.append(Strike(armed.step.fault, "hello", "step"))
         if self._session is not None:
             place = self._plan._place(self._session, now, ready=False)
             if place is not None:
