@@ -32,6 +32,7 @@ from typing import Any
 import aiohttp
 from aiohttp import WSMsgType, web
 
+from birbctl.emulator.faults import Fault
 from birbctl.errors import ConfigError
 from birbctl.protocol.opcodes import (
     CLOSE_TO_RESUME,
@@ -169,8 +170,6 @@ class BotLink:
             return "already closing"
         reason = f"birbctl {cmd}"
         if cmd == "reconnect" and fresh:
-            from birbctl.emulator.faults import Fault
-
             task = asyncio.get_running_loop().create_task(
                 self.strike(Strike(Fault("invalid_session", resumable=False), cmd, "control"))
             )
