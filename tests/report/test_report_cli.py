@@ -212,7 +212,7 @@ async def test_a_token_session_every_close_and_no_token(tmp_path: Path) -> None:
     assert summary["resumes"] >= 4 and summary["resumed"] >= 4
     assert summary["ping_max"] >= 100  # the delayed ACKs
     *recovered, last = model["recoveries"]
-    assert all(r["via"] == "RESUMED" and r["seconds"] < 1 for r in recovered)
+    assert all(r["via"] == "RESUMED" and r["seconds"] < 3 for r in recovered)
     assert (last["code"], last["side"], last["up"]) == (4009, "server", None)
     assert summary["unrecovered"] == 1
 
