@@ -9,6 +9,7 @@ import os
 import pty
 import termios
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -51,6 +52,12 @@ class FakeManager:
 
     def logs(self) -> list[LogLine]:
         return [LogLine(0.0, 0, "ready (was connecting): READY", "info")]
+
+    def event_counts(self) -> list[Mapping[str, int]]:
+        return [m.event_types for m in self.monitors.values()]
+
+    def shard_ids(self) -> list[int]:
+        return sorted(self.shards)
 
     def reconnect(self, resume: bool = True, shard: int | None = None) -> None:
         self.calls.append(("reconnect", resume, shard))
