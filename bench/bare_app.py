@@ -688,6 +688,14 @@ def proxy_(
     seed: Annotated[
         int | None, typer.Option(help="Seed for the `probability` of handshake fault steps.")
     ] = None,
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics",
+            metavar="[HOST:]PORT",
+            help="Serve Prometheus metrics at http://HOST:PORT/metrics (HOST defaults to 127.0.0.1; 0 picks a free port; the URL is printed). See docs/monitoring.md.",
+        ),
+    ] = None,
     debug: Annotated[
         bool, typer.Option("--debug", "-v", help="Show tracebacks for errors.")
     ] = False,
@@ -711,7 +719,7 @@ def report_(
         typer.Option(
             "--output",
             "-o",
-            help="The HTML file to write (replaced whole, never left half-written).",
+            help="The HTML file to write (replaced whole, never left half-written); - for stdout.",
         ),
     ],
     debug: Annotated[
