@@ -128,8 +128,11 @@ def dump_dom(browser: str, page: Path, folder: Path) -> str:
     result = subprocess.run(
         [browser, *CHROMIUM_FLAGS, f"--user-data-dir={folder / 'profile'}",
          "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
-        capture_output=True, timeout=90, check=False,
+        capture_output=True, timeout=90, check=False, stdin=subprocess.DEVNULL,
         env={**os.environ, "HOME": str(folder)},
+        # Chromium's own temporary directories need their x bit: a umask another test left
+        # behind (0o177) makes it die with SIGTRAP, so the browser gets the usual one.
+        umask=0o022,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
     return result.stdout.decode()
