@@ -136,8 +136,24 @@ class _ZstdBlockTracker:
         return self._skip or (self._want - len(self._header))
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
+        i, n = 0, len(data)
+        if self._stage == "block_header" and not self._header:
+            # The usual frame: whole block headers, each followed by its block. Read them
+            # straight off the frame; anything else (a frame's last block, a header cut
+            # between frames) goes on in the walker below from where this stopped.
+            while i + 3 <= n:
+                value = data[i] | data[i + 1] << 8 | data[i + 2] << 16
+                if value & 1:
+                    break  # the frame's last block: its checksum and the next magic
+                kind = (value >> 1) & 3
+                if kind == 3:
+                    raise InflateError("corrupt zstd-stream: reserved block type", offset=i)
+                i += 3 + (1 if kind == 1 else value >> 3)
+            if i >= n:
+                if i > n:  # the block goes on in the next frame
+                    self._skip_then(i - n, "block_header")
+                return
         view = memoryview(data)
-        i, n = 0, len(view)
         while i < n:
             if self._skip:
                 step = min(self._skip, n - i)
@@ -219,21 +235,28 @@ class ZstdStreamInflater:
         self._consumed = 0
 
     def feed(self, data: bytes) -> bytes | None:
-        self._tracker.feed(data)
+        tracker = self._tracker
+        tracker.feed(data)
         self._in_size += len(data)
         chunk = data
         while chunk:
+            decompressor = self._decompressor
             try:
-                out = self._decompressor.decompress(chunk, self._max - self._out_size + 1)
+                out: bytes = decompressor.decompress(chunk, self._max - self._out_size + 1)
             except self._zstd.ZstdError as exc:
                 raise InflateError(f"corrupt zstd-stream: {exc}", offset=self._consumed) from None
+            if not decompressor.eof:
+                if out and not self._out and tracker.at_boundary and len(out) <= self._max:
+                    # The usual frame: one whole message, flushed. No list, no join.
+                    self._consumed += self._in_size
+                    self._in_size = 0
+                    return out
+                self._append(out)
+                break
             self._append(out)
-            if self._decompressor.eof:
-                chunk = self._decompressor.unused_data
-                self._decompressor = self._zstd.ZstdDecompressor()
-            else:
-                chunk = b""
-        if not self._tracker.at_boundary or not self._out:
+            chunk = decompressor.unused_data
+            self._decompressor = self._zstd.ZstdDecompressor()
+        if not tracker.at_boundary or not self._out:
             if self._in_size > self._max:
                 raise InflateError(
                     f"no end of message within {self._max} compressed bytes",
