@@ -217,7 +217,7 @@ def _other(
         conns.pop(conn, None)  # a new connection starts a new inflate context
         if kind == "open":
             try:  # which shard the connection belongs to (absent before it was recorded)
-                shards[conn] = parse_shard(event.get("shard", header.shard))
+                shards[conn] = parse_shard(event["shard"]) if "shard" in event else header.shard
             except DecodeError as exc:
                 report(on_error, DecodeError(exc.message, frame=number, offset=start))
         return None

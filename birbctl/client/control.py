@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import stat
 import tempfile
 import time
@@ -89,13 +90,22 @@ class ControlServer:
     async def start(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-        old = os.umask(0o177)
+        # The socket is made 0600 by binding it under a umask, synchronously: a umask
+        # held across an await is the whole process's, and another task (a second
+        # server starting) could restore the wrong one.
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
+            old = os.umask(0o177)
+            try:
+                sock.bind(str(self.path))
+            finally:
+                os.umask(old)
             self._server = await asyncio.start_unix_server(
-                self._serve, path=str(self.path), limit=MAX_REQUEST
+                self._serve, sock=sock, limit=MAX_REQUEST
             )
-        finally:
-            os.umask(old)
+        except BaseException:
+            sock.close()
+            raise
 
     async def stop(self) -> None:
         if self._server is not None:

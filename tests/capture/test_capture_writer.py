@@ -127,3 +127,13 @@ def test_full_disk_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_unwritable_path_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CaptureWriteError, match="cannot create capture"):
         CaptureWriter(tmp_path / "no" / "dir", url=None, encoding="json", compress=None)
+
+
+def test_an_open_line_without_a_shard_takes_the_headers(tmp_path: Path) -> None:
+    path = tmp_path / "shard.capture"
+    with CaptureWriter(path, url=None, encoding="json", compress=None, shard=(2, 4)) as writer:
+        writer.opened(1)
+        writer.frame(1, "recv", '{"op":10,"d":{"heartbeat_interval":41250}}')
+    with path.open("rb") as fh:
+        [hello] = list(read_capture(fh))
+    assert hello.shard == (2, 4)

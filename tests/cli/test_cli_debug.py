@@ -25,6 +25,7 @@ FAILING = {
     "encode": ["/nonexistent/file.json"],
     "serve": ["--host", "0.0.0.0"],
     "proxy": ["--listen", "0.0.0.0:0"],
+    "report": ["/nonexistent/capture", "-o", "page.html"],
 }
 
 

@@ -148,3 +148,23 @@ async def test_fatal_close_exits_4_naming_the_code(env: dict[str, str]) -> None:
     last = err.strip().splitlines()[-1]
     assert last.startswith("birbctl: error: ") and "4004" in last and "token" in last
     assert "Traceback" not in err and TOKEN not in out + err
+
+
+async def test_servers_starting_at_once_leave_the_process_umask_alone(tmp_path: Path) -> None:
+    from birbctl.client.control import ControlServer
+
+    dirs = [tmp_path / name for name in ("a", "b", "c")]
+    for directory in dirs:
+        directory.mkdir(mode=0o700)
+    before = os.umask(0o022)
+    try:
+        servers = [ControlServer(lambda _request: {}, command="t", directory=d) for d in dirs]
+        await asyncio.gather(*(server.start() for server in servers))
+        try:
+            assert os.umask(0o022) == 0o022  # what the process had, not a socket's 0o177
+            for server in servers:
+                assert stat.S_IMODE(server.path.stat().st_mode) == 0o600
+        finally:
+            await asyncio.gather(*(server.stop() for server in servers))
+    finally:
+        os.umask(before)
