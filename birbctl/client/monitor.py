@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from birbctl.client.snapshot import PingSnapshot, ShardSnapshot
+from birbctl.client.snapshot import PingSnapshot, ShardSnapshot, close_words
 from birbctl.codec.json import decode_json, json_error
 from birbctl.codec.packets import PacketReader
 from birbctl.errors import DecodeError
@@ -93,6 +93,8 @@ class ShardMonitor:
         self.reconnects: Counter[str] = Counter()
         #: Closes by (code label, side); see metrics.sample.ShardSample.closes.
         self.closes: Counter[tuple[str, str]] = Counter()
+        #: How the last connection ended (`ShardSnapshot.last_close`).
+        self.last_close: str | None = None
         self.decode_errors = 0
         #: Byte counts, once `meter_bytes()` asked for them (only `--metrics` does).
         self.bytes: ByteMeter | None = None
@@ -139,6 +141,7 @@ class ShardMonitor:
         elif isinstance(action, CloseConnection | DropConnection):
             code = action.code if isinstance(action, CloseConnection) else None
             self.closes[close_code_label(code), CLIENT] += 1
+            self.last_close = close_words(CLIENT, code)
             self._ours = True
         elif isinstance(action, OpenConnection):
             self._ours = False  # the last one's end has been counted (Reconnecting)
@@ -171,6 +174,7 @@ class ShardMonitor:
             self._ours = False
         else:
             self.closes[close_code_label(session.last_close_code), SERVER] += 1
+            self.last_close = close_words(SERVER, session.last_close_code)
         self._ended = ended
 
     def meter_bytes(self) -> None:
@@ -231,6 +235,7 @@ class ShardMonitor:
             url=self.ws.url,
             encoding=str(self.ws.encoding),
             compress=self.ws.compress.query_value,
+            last_close=self.last_close,
         )
 
     def ping_snapshot(self) -> PingSnapshot:

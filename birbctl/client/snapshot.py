@@ -86,6 +86,11 @@ class ShardSnapshot(JsonForm):
         )
 
 
+def close_words(side: str, code: int | None) -> str:
+    """How a connection ended, for `last_close`: '4000 by server', 'dropped by bot'."""
+    return f"dropped by {side}" if code is None else f"{code} by {side}"
+
+
 @dataclass(frozen=True, slots=True)
 class PingSnapshot(JsonForm):
     """`birbctl ping` and the dashboard's ping history: one shard's round trips, in ms.

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from birbctl.client.monitor import LogLine
-from birbctl.client.snapshot import PingSnapshot, ShardSnapshot
+from birbctl.client.snapshot import PingSnapshot, ShardSnapshot, close_words
 from birbctl.metrics.histogram import RoundTripHistogram
 from birbctl.metrics.labels import close_code_label
 from birbctl.metrics.sample import CLIENT, SERVER, ShardSample
@@ -31,11 +31,6 @@ LOG_LINES = 200
 #: Shards remembered once their last connection ended (a bot with more goes on working;
 #: the oldest rows go).
 SHARDS_KEPT = 1024
-
-
-def ending_words(side: str, code: int | None) -> str:
-    """'4000 by bot', 'dropped by upstream': how a connection ended, in a table cell."""
-    return f"dropped by {side}" if code is None else f"{code} by {side}"
 
 
 @dataclass(slots=True)
@@ -99,7 +94,7 @@ class ProxyRows:
         shard.identifies += relay.identifies
         shard.events += relay.events
         shard.event_counts.update(relay.dispatches)
-        shard.last_close = ending_words(side, code)
+        shard.last_close = close_words(side, code)
         shard.closes[close_code_label(code), CLIENT if side == "bot" else SERVER] += 1
         for name, attribute in _TOTALS.items():
             shard.totals[name] += getattr(relay, attribute)

@@ -93,6 +93,7 @@ def test_op7_is_our_close_and_an_op7_reconnect() -> None:
     shard.closed(4000)  # the gateway echoes our close
     assert shard.reasons() == {"op7": 1}
     assert shard.closes() == {("4000", "client"): 1}
+    assert shard.monitor.snapshot().last_close == "4000 by client"
     shard.ready()
     assert shard.monitor.metrics_sample().snapshot.resumes == 1
 
@@ -104,6 +105,8 @@ def test_the_gateways_close_is_the_servers_side(code: int | None, label: str) ->
     shard.closed(code)
     assert shard.reasons() == {"gateway_close": 1}
     assert shard.closes() == {(label, "server"): 1}
+    said = "dropped by server" if code is None else f"{code} by server"
+    assert shard.monitor.snapshot().last_close == said
 
 
 def test_a_fatal_close_counts_on_the_servers_side_without_a_reconnect() -> None:
@@ -137,6 +140,7 @@ def test_user_reconnect_and_terminate_are_the_clients_side() -> None:
     shard.closed(None)
     assert shard.reasons() == {"user": 2}
     assert shard.closes() == {("4000", "client"): 1, ("none", "client"): 1}
+    assert shard.monitor.snapshot().last_close == "dropped by client"
 
 
 def test_zombie_hello_timeout_invalid_session_and_decode_errors_by_reason() -> None:
