@@ -99,8 +99,9 @@ def serve(
     from birbctl.emulator.config import EmulatorConfig
     from birbctl.emulator.faults import parse_fault_flag
     from birbctl.emulator.scenario import load_scenario
-    from birbctl.emulator.server import EmulatorServer, is_loopback
+    from birbctl.emulator.server import EmulatorServer
     from birbctl.errors import ConfigError
+    from birbctl.loopback import is_loopback
 
     if not allow_remote and not is_loopback(host):
         raise ConfigError(

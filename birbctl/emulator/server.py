@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import ipaddress
 import struct
 import time
 from collections import deque
@@ -42,6 +41,7 @@ from birbctl.emulator.recording import Recording, load_recording
 from birbctl.emulator.rest import RestState, handle_rest, is_rest_path
 from birbctl.emulator.traffic import TrafficGenerator
 from birbctl.errors import BirbError, ConfigError
+from birbctl.loopback import is_loopback
 
 ADMIN_PREFIX = "/_birbctl/"
 #: Client messages over 4096 bytes get the gateway's own 4002 ("Payload too large."); this
@@ -64,15 +64,6 @@ _REPLAY_IDLE = 0.05
 #: A deadline this close counts as due: its timer has fired (asyncio may fire one up to
 #: the clock's resolution early), so it is armed again rather than kept.
 _TIMER_SLACK = 0.001
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _error_response(status: int, message: str) -> web.Response:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import itertools
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +24,7 @@ from yarl import URL
 
 from birbctl.emulator.faults import FaultStep, parse_fault, parse_step
 from birbctl.errors import BirbError, ConfigError
+from birbctl.loopback import is_loopback
 from birbctl.options import DEFAULT_API_URL
 from birbctl.protocol.wire import Compression, Encoding
 from birbctl.proxy.faults import FaultPlan, Strike
@@ -67,21 +67,12 @@ def parse_listen(text: str) -> tuple[str, int]:
     if not 0 <= port <= 65535:
         raise ConfigError(f"--listen {text!r}: the port must be 0-65535")
     host = host.strip("[]")
-    if not _is_loopback(host):
+    if not is_loopback(host):
         raise ConfigError(
             f"--listen {text!r}: not a loopback address; the proxy passes bot tokens on, "
             "so it listens on 127.0.0.1 or ::1 only"
         )
     return host, port
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +259,7 @@ class ProxyServer:
 
         peer = request.transport.get_extra_info("peername") if request.transport else None
         host = peer[0] if isinstance(peer, tuple) and peer else ""
-        if not _is_loopback(str(host)) or "Origin" in request.headers:
+        if not is_loopback(str(host)) or "Origin" in request.headers:
             return error_answer(403, "403: Forbidden")
         route = request.path[len(ADMIN_PREFIX) :].rstrip("/")
         if route == "sessions" and request.method == "GET":
