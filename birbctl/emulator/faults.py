@@ -1,8 +1,9 @@
 """Faults the emulator injects into a live connection, and the steps that schedule them.
 
 One parser (`parse_fault`) reads every source: a TOML scenario step, a `--fault`
-flag (`key=value` pairs) and the admin endpoint's query string, so the three accept
-the same names and say the same thing when one is wrong.
+flag (`key=value` pairs) and the admin endpoint's query string (`parse_admin_fault`,
+for `birbctl serve`'s and `birbctl proxy`'s alike), so they accept the same names and
+say the same thing when one is wrong.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from birbctl.errors import ConfigError
 from birbctl.protocol.opcodes import SERVER_CLOSE_CODES_TEXT, CloseCode, server_may_send
@@ -244,3 +247,61 @@ def parse_fault_flag(text: str) -> FaultStep:
     if "action" not in spec and len(spec) == 0:
         raise ConfigError("--fault is empty")
     return parse_step(spec, where=f"--fault {text!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class AdminFault:
+    """One POST /_birbctl/faults, read: a handshake step to arm for the connections that
+    reach its point from now on (`step`), or a fault to strike now (`fault`) at the open
+    connections `targets` names (all of them when it names none)."""
+
+    step: FaultStep | None
+    fault: Fault
+    targets: dict[str, str]
+
+
+def parse_admin_fault(
+    query: Mapping[str, str], body: bytes, *, target_keys: tuple[str, ...]
+) -> AdminFault:
+    """The query's words and a JSON object body's (which win), with the keys that choose
+    connections (`target_keys`, e.g. session, connection) taken apart. Raises ConfigError
+    for anything the endpoint answers with 400."""
+    words = {**query, **admin_body_words(body)}
+    targets = {key: words.pop(key) for key in target_keys if key in words}
+    if "on" in words:
+        if targets:
+            listed = ", ".join(target_keys[:-1]) + " and " + target_keys[-1]
+            raise ConfigError(
+                f"fault: {listed} do not go with on=; it strikes the next connections to "
+                "reach that point"
+            )
+        step = parse_step(words, where="fault")
+        return AdminFault(step, step.fault, {})
+    if "at" in words or "after_events" in words:
+        raise ConfigError(
+            "fault: at and after_events are session timelines (--fault, --scenario); "
+            "here a fault strikes now, or on=connect|hello|identify|resume"
+        )
+    return AdminFault(None, parse_fault(words, where="fault"), targets)
+
+
+def admin_body_words(body: bytes) -> dict[str, str]:
+    """The admin endpoint's optional JSON object body, as query words: true/false for
+    booleans, numbers as written. Raises ConfigError for anything else."""
+    if not body.strip():
+        return {}
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ConfigError("fault: the body is not JSON; send an object or use the query") from None
+    if not isinstance(data, dict):
+        raise ConfigError("fault: the body must be a JSON object of parameters")
+    words: dict[str, str] = {}
+    for key, value in data.items():
+        if isinstance(value, bool):
+            words[key] = "true" if value else "false"
+        elif isinstance(value, int | float | str):
+            words[key] = str(value)
+        else:
+            raise ConfigError(f"fault: {key} must be a string, number or boolean")
+    return words

@@ -26,7 +26,7 @@ from aiohttp import WSMsgType, web
 
 from birbctl.emulator.chaos import ChaosConfig, IdentifyRecord, InjectedFault
 from birbctl.emulator.config import EmulatorConfig
-from birbctl.emulator.faults import Fault, parse_fault, parse_step
+from birbctl.emulator.faults import Fault, parse_admin_fault
 from birbctl.emulator.gateway import (
     BadQuery,
     CloseConnection,
@@ -40,8 +40,8 @@ from birbctl.emulator.gateway import (
 from birbctl.emulator.recording import Recording, load_recording
 from birbctl.emulator.rest import RestState, handle_rest, is_rest_path
 from birbctl.emulator.traffic import TrafficGenerator
-from birbctl.errors import BirbError, ConfigError
-from birbctl.loopback import is_loopback
+from birbctl.errors import BirbError
+from birbctl.loopback import admin_allowed
 
 ADMIN_PREFIX = "/_birbctl/"
 #: Client messages over 4096 bytes get the gateway's own 4002 ("Payload too large."); this
@@ -84,28 +84,6 @@ async def _read_body(request: web.BaseRequest) -> bytes | web.Response:
         return await request.read()
     except web.HTTPRequestEntityTooLarge:
         return _error_response(413, "413: Request Entity Too Large")
-
-
-def _admin_body(body: bytes) -> dict[str, str]:
-    """The admin endpoint's optional JSON object body, as query words: true/false for
-    booleans, numbers as written. Raises ConfigError for anything else."""
-    if not body.strip():
-        return {}
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise ConfigError("fault: the body is not JSON; send an object or use the query") from None
-    if not isinstance(data, dict):
-        raise ConfigError("fault: the body must be a JSON object of parameters")
-    words: dict[str, str] = {}
-    for key, value in data.items():
-        if isinstance(value, bool):
-            words[key] = "true" if value else "false"
-        elif isinstance(value, int | float | str):
-            words[key] = str(value)
-        else:
-            raise ConfigError(f"fault: {key} must be a string, number or boolean")
-    return words
 
 
 class _Socket:
@@ -322,10 +300,7 @@ class EmulatorServer:
         """GET /_birbctl/sessions lists connections; POST /_birbctl/faults?action=...
         injects a fault (the parameters from the query, a JSON object body, or both).
         Loopback peers only, and no browser pages (no Origin)."""
-        transport = request.transport
-        peer = transport.get_extra_info("peername") if transport is not None else None
-        host = peer[0] if isinstance(peer, tuple) and peer else ""
-        if not is_loopback(str(host)) or "Origin" in request.headers:
+        if not admin_allowed(request):
             return _error_response(403, "403: Forbidden")
         method = request.method
         parts = urlsplit(request.raw_path)
@@ -340,38 +315,24 @@ class EmulatorServer:
         if isinstance(body, web.Response):
             return body
         try:
-            query = dict(parse_qsl(parts.query))
-            query.update(_admin_body(body))
-            return self._admin_fault(query)
+            asked = parse_admin_fault(
+                dict(parse_qsl(parts.query)), body, target_keys=("session", "connection")
+            )
         except BirbError as exc:
             return _error_response(400, str(exc))
-
-    def _admin_fault(self, query: dict[str, str]) -> web.Response:
-        """POST /_birbctl/faults: arm a handshake step (`on=`) or strike now. What the
-        query gets wrong raises BirbError, which the caller answers with 400."""
-        target_session = query.pop("session", None)
-        target_conn = query.pop("connection", None)
-        if "on" in query:
+        if asked.step is not None:
             # A handshake step, added for the rest of the run: it strikes connections
             # that reach the point from now on, not the ones that are live.
-            if target_session is not None or target_conn is not None:
-                raise ConfigError(
-                    "fault: session and connection do not go with on=; it strikes the "
-                    "next connections to reach that point"
-                )
-            step = parse_step(query, where="fault")
-            armed = self.ctx.handshake.add(step)
-            self.ctx.note(f"admin: armed step {armed.id}: {step.describe()}")
-            body = {"fault": step.fault.describe(), "armed": armed.describe(), "applied": []}
-            return _json_response(200, body)
-        if "at" in query or "after_events" in query:
-            raise ConfigError(
-                "fault: at and after_events are session timelines (--fault, --scenario); "
-                "here a fault strikes now, or on=connect|hello|identify|resume"
-            )
-        fault = parse_fault(query, where="fault")
-        applied = self.inject(fault, session=target_session, connection=target_conn)
-        return _json_response(200, {"fault": fault.describe(), "applied": applied})
+            armed = self.ctx.handshake.add(asked.step)
+            self.ctx.note(f"admin: armed step {armed.id}: {asked.step.describe()}")
+            answer = {"fault": asked.fault.describe(), "armed": armed.describe(), "applied": []}
+            return _json_response(200, answer)
+        applied = self.inject(
+            asked.fault,
+            session=asked.targets.get("session"),
+            connection=asked.targets.get("connection"),
+        )
+        return _json_response(200, {"fault": asked.fault.describe(), "applied": applied})
 
     def describe(self) -> dict[str, Any]:
         return {

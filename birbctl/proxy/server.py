@@ -22,9 +22,9 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from birbctl.emulator.faults import FaultStep, parse_fault, parse_step
+from birbctl.emulator.faults import FaultStep, parse_admin_fault
 from birbctl.errors import BirbError, ConfigError
-from birbctl.loopback import is_loopback
+from birbctl.loopback import admin_allowed, is_loopback
 from birbctl.options import DEFAULT_API_URL
 from birbctl.protocol.wire import Compression, Encoding
 from birbctl.proxy.faults import FaultPlan, Strike
@@ -255,11 +255,7 @@ class ProxyServer:
         strikes them now (`connection=N`, `session=ID prefix` or `shard=ID` choose; all
         by default), or arms a step for the next ones to reach a point (`on=`). Loopback
         peers only, and no browser pages (no Origin)."""
-        from birbctl.emulator.server import _admin_body
-
-        peer = request.transport.get_extra_info("peername") if request.transport else None
-        host = peer[0] if isinstance(peer, tuple) and peer else ""
-        if not is_loopback(str(host)) or "Origin" in request.headers:
+        if not admin_allowed(request):
             return error_answer(403, "403: Forbidden")
         route = request.path[len(ADMIN_PREFIX) :].rstrip("/")
         if route == "sessions" and request.method == "GET":
@@ -269,35 +265,24 @@ class ProxyServer:
         if request.method != "POST":
             return error_answer(405, "405: use POST")
         try:
-            query = dict(request.query)
-            query.update(_admin_body(await request.read()))
-            return web.json_response(await self._admin_fault(query))
+            asked = parse_admin_fault(
+                dict(request.query),
+                await request.read(),
+                target_keys=("connection", "session", "shard"),
+            )
         except BirbError as exc:
             return error_answer(400, str(exc))
-
-    async def _admin_fault(self, query: dict[str, str]) -> dict[str, object]:
-        targets = {k: query.pop(k) for k in ("connection", "session", "shard") if k in query}
-        if "on" in query:
-            if targets:
-                raise ConfigError(
-                    "fault: connection, session and shard do not go with on=; it strikes "
-                    "the next connections to reach that point"
-                )
-            step = parse_step(query, where="fault")
-            armed = self.plan.handshake.add(step)
+        if asked.step is not None:
+            armed = self.plan.handshake.add(asked.step)
             self._plan_used = True
-            self._on_note(f"admin: armed step {armed.id}: {step.describe()}")
-            return {"fault": step.fault.describe(), "armed": armed.describe(), "applied": []}
-        if "at" in query or "after_events" in query:
-            raise ConfigError(
-                "fault: at and after_events are session timelines (--fault, --scenario); "
-                "here a fault strikes now, or on=connect|hello|identify|resume"
-            )
-        fault = parse_fault(query, where="fault")
-        links = self.select(**targets)
+            self._on_note(f"admin: armed step {armed.id}: {asked.step.describe()}")
+            answer = {"fault": asked.fault.describe(), "armed": armed.describe(), "applied": []}
+            return web.json_response(answer)
+        links = self.select(**asked.targets)
         for _number, link in links:
-            await link.strike(Strike(fault, "admin", "admin"))
-        return {"fault": fault.describe(), "applied": [number for number, _ in links]}
+            await link.strike(Strike(asked.fault, "admin", "admin"))
+        applied = [number for number, _ in links]
+        return web.json_response({"fault": asked.fault.describe(), "applied": applied})
 
     def select(
         self, *, connection: str | None = None, session: str | None = None, shard: str | None = None
