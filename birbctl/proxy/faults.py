@@ -60,6 +60,11 @@ class FaultPlan:
         )
         self._places: OrderedDict[str, _Place] = OrderedDict()
 
+    @property
+    def has_steps(self) -> bool:
+        """Whether any step is set or armed: without one, connections hear nothing."""
+        return bool(self.timeline or self.handshake.armed)
+
     def connection(self, clock: Callable[[], float]) -> ConnectionFaults:
         return ConnectionFaults(self, clock)
 

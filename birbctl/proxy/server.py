@@ -143,7 +143,6 @@ class ProxyServer:
         #: The bots' shards, across their connections: `status`, `ping`, the dashboard.
         self.rows = rows if rows is not None else ProxyRows()
         self.plan = FaultPlan(config.steps, seed=config.seed)
-        self._plan_used = bool(config.steps)
         #: The bot connections open now, by number: what `birbctl status` and `ping` show
         #: and what control commands and the admin endpoint act on.
         self.links: dict[int, BotLink] = {}
@@ -274,7 +273,6 @@ class ProxyServer:
             return error_answer(400, str(exc))
         if asked.step is not None:
             armed = self.plan.handshake.add(asked.step)
-            self._plan_used = True
             self._on_note(f"admin: armed step {armed.id}: {asked.step.describe()}")
             answer = {"fault": asked.fault.describe(), "armed": armed.describe(), "applied": []}
             return web.json_response(answer)
@@ -389,7 +387,7 @@ class ProxyServer:
             upstream,
             relay,
             stopping=self._stopping,
-            faults=self.plan.connection(time.time) if self._plan_used else None,
+            faults=self.plan.connection(time.time) if self.plan.has_steps else None,
             note=lambda text: self._on_note(f"bot #{number}{self._shard_words(relay)}: {text}"),
         )
         self.links[number] = link
