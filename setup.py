@@ -1,4 +1,4 @@
-"""Builds the optional C accelerators (ETF decoding, capture base64); birbctl falls back
+"""Builds the optional C accelerators (ETF decoding, capture lines); birbctl falls back
 to pure Python without them, with the same results."""
 
 from setuptools import Extension, setup
@@ -11,8 +11,8 @@ setup(
             optional=True,
         ),
         Extension(
-            "birbctl.capture._b64_c",
-            sources=["birbctl/capture/_b64_c.c"],
+            "birbctl.capture._lines_c",
+            sources=["birbctl/capture/_lines_c.c"],
             optional=True,
         ),
     ]

@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from birbctl.capture.b64 import b64decode
+from birbctl.capture.fastpath import recv_frame
 from birbctl.capture.header import CaptureHeader, parse_header, parse_shard
 from birbctl.capture.message import ErrorHandler, Message, report
 from birbctl.capture.replay import ConnectionReplay, locate
@@ -34,7 +34,9 @@ _RECV_BINARY = b',"dir":"recv","kind":"binary","data":"'
 def read_capture(
     fh: BinaryIO, *, on_error: ErrorHandler = None, max_line: int = MAX_LINE
 ) -> Iterator[Message]:
-    """Every payload in a capture stream, in file order."""
+    """Every payload in a capture stream, in file order. The header is read now (its
+    errors raise here), the rest as the iterator is consumed: not a generator itself, so
+    that each message passes through one generator frame fewer."""
     batches = iter_line_batches(fh, max_line)
     first: list[bytes] = []
     for lines, _complete in batches:
@@ -47,7 +49,7 @@ def read_capture(
     except DecodeError as exc:
         raise exc.located(frame=1, offset=0) from None
     rest = first[1:]
-    yield from _events(chain([(rest, True)], batches), header, len(first[0]) + 1, on_error)
+    return _events(chain([(rest, True)], batches), header, len(first[0]) + 1, on_error)
 
 
 def _events(
@@ -61,12 +63,11 @@ def _events(
     loads = orjson.loads
     recv = Direction.RECV  # a local: compared and yielded once per frame
     a2b = binascii.a2b_base64
-    fast_b64 = b64decode
+    scan = recv_frame
     number = 1
     last_conn: Any = None  # the connection of the previous received frame, and its replay
     last = ConnectionReplay(header.encoding, header.compress, header.shard)
     last_tail = b""  # what follows `"t":<ts>` in last_conn's received binary frames
-    tail_len = 0
     inflate, decode = last.inflate, last.decode
     shard = last.shard
     # What the last decode was fed: named by the errors of a message that is not JSON.
@@ -79,15 +80,10 @@ def _events(
             # Fastest path: a received binary frame in the exact layout CaptureWriter
             # writes, on the connection of the previous one; read without a JSON parse.
             # Anything unexpected falls through to the full parse below.
-            if last_conn is not None and line.endswith(b'"}') and line.startswith(b'{"t":'):
-                cut = line.find(last_tail, 5)
-                if cut > 0:
-                    try:
-                        ts = float(line[5:cut])
-                        frame = fast_b64(line[cut + tail_len : -2])
-                    except ValueError:
-                        cut = -1
-                if cut > 0:
+            if last_conn is not None:
+                scanned = scan(line, last_tail)
+                if scanned is not None:
+                    ts, frame = scanned
                     try:
                         message = inflate(frame)
                         if message is None:
@@ -159,7 +155,6 @@ def _events(
                 last_conn, last = conn, replay
                 inflate, decode, shard = replay.inflate, replay.decode, replay.shard
                 last_tail = b',"conn":%d%s' % (conn, _RECV_BINARY)
-                tail_len = len(last_tail)
             elif last_conn is not None and conns.get(last_conn) is not last:
                 last_conn = None  # closed, reopened or broken
             if out is not None:

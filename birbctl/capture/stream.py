@@ -17,7 +17,9 @@ from birbctl.transport.inflate import DEFAULT_MAX_MESSAGE
 
 HEAD_SIZE = 4096
 BUFFER_SIZE = 1 << 16
-CHUNK_SIZE = 1 << 20
+#: What iter_line_batches reads and splits at once: small enough that a batch's lines are
+#: still in the CPU's cache when they are decoded (1 MiB batches cost decode about 2%).
+CHUNK_SIZE = 1 << 16
 
 #: Longest line accepted: a capture line holding the biggest allowed frame, base64-encoded.
 MAX_LINE = (DEFAULT_MAX_MESSAGE // 3 + 1) * 4 + 4096

@@ -171,3 +171,23 @@ def test_lines_off_the_writer_layout_decode_the_same(tmp_path: Path) -> None:
     renumbered = tmp_path / "twelve.capture"
     renumbered.write_bytes(path.read_bytes().replace(b'"conn":2,', b'"conn":12,'))
     assert [c for _, c, _ in decoded(renumbered)] == [12 if c == 2 else c for _, c, _ in expected]
+
+
+@pytest.mark.parametrize("compress", ["zlib-stream", "zstd-stream"])
+def test_pure_python_line_reading_decodes_the_same(
+    tmp_path: Path, compress: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the C accelerator (no compiler at install), the reader takes the same lines
+    the same way: the Python `recv_frame` gives every message, time and offset the C one
+    gives."""
+    from birbctl.capture import fastpath, reader
+
+    path = record_session(tmp_path / "s.capture", "json", compress)
+
+    def full(m: object) -> tuple[object, ...]:
+        return tuple(getattr(m, f) for f in ("payload", "frame", "offset", "wire_size", "ts"))
+
+    with_c = [full(m) for m in iter_messages(str(path))]
+    monkeypatch.setattr(reader, "recv_frame", fastpath._recv_frame)
+    assert [full(m) for m in iter_messages(str(path))] == with_c
+    assert len(with_c) > 3
