@@ -41,6 +41,7 @@ from birbctl.protocol.opcodes import (
     ends_session,
     server_may_send,
 )
+from birbctl.proxy.cork import Cork
 from birbctl.proxy.faults import ConnectionFaults, Strike
 from birbctl.proxy.relay import Frame, GatewayRelay, RelayBroken
 
@@ -105,6 +106,7 @@ class BotLink:
         self._note = note
         self._clock = clock
         self._lock = asyncio.Lock()  # everything toward the bot
+        self._cork = Cork(request.transport)  # a burst from upstream leaves in one send
         self._cut: asyncio.Future[_Cut] = asyncio.get_running_loop().create_future()
         self._wake = asyncio.Event()
         #: Upstream is closed for an op 7 or op 9 the proxy sent: nothing passes now.
@@ -300,7 +302,7 @@ class BotLink:
 
     async def _from_upstream(self) -> Ending:
         upstream, bot, relay, faults = self.upstream, self.bot, self.relay, self.faults
-        lock = self._lock
+        lock, cork = self._lock, self._cork
         while True:
             message = await upstream.receive()
             if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
@@ -311,6 +313,7 @@ class BotLink:
                         frames = relay.from_upstream(message.data)
                     except RelayBroken as broken:
                         return ("proxy", broken.code, broken.reason)
+                    cork.hold()
                     try:
                         await _send(bot, frames)
                     except (ConnectionError, aiohttp.ClientError, RuntimeError):
