@@ -117,12 +117,26 @@ def paired(
     base/ours (a throughput ratio); otherwise ours/base (a time ratio)."""
     pair = Pair(label)
     for i in range(rounds):
-        order = [(ours, pair.ours), (base, pair.base)]
-        for argv, runs in order if i % 2 == 0 else order[::-1]:
-            runs.append(timed(argv, stdout=stdout, env=env))
-        mine, theirs = pair.ours[-1].wall, pair.base[-1].wall
-        pair.ratios.append(theirs / mine if speed else mine / theirs)
+        one_round(pair, ours, base, i, speed=speed, env=env, stdout=stdout)
     return pair
+
+
+def one_round(
+    pair: Pair,
+    ours: Sequence[str],
+    base: Sequence[str],
+    i: int,
+    *,
+    speed: bool,
+    env: dict[str, str] | None = None,
+    stdout: Path | None = None,
+) -> None:
+    """Round `i` of `pair`: both commands back to back, birbctl first in even rounds."""
+    order = [(ours, pair.ours), (base, pair.base)]
+    for argv, runs in order if i % 2 == 0 else order[::-1]:
+        runs.append(timed(argv, stdout=stdout, env=env))
+    mine, theirs = pair.ours[-1].wall, pair.base[-1].wall
+    pair.ratios.append(theirs / mine if speed else mine / theirs)
 
 
 def compile_bytecode() -> None:
@@ -183,27 +197,34 @@ def startup(tmp: Path, rounds: int) -> tuple[list[Pair], list[Pair], bool]:
     return against_bare, against_typer, regenerated
 
 
-def whole_decode(capture: Path, out_dir: Path, rounds: int, unbuffered: bool) -> tuple[Pair, bool]:
-    """`birbctl decode CAPTURE > file` vs bench/bare_decode.py; (pair, same output)."""
-    env = clean_env(unbuffered)
-    ours = out_dir / "birbctl.jsonl"
-    theirs = out_dir / "bare.jsonl"
-    label = f"decode {capture.name}" + (" PYTHONUNBUFFERED=1" if unbuffered else "")
-    pair = paired(
-        label,
-        [*BIRBCTL, "decode", str(capture)],
-        [sys.executable, str(HERE / "bare_decode.py"), str(capture)],
-        rounds,
-        speed=True,
-        env=env,
-        stdout=out_dir / "out.jsonl",
-    )
-    timed([*BIRBCTL, "decode", str(capture)], stdout=ours, env=env)
-    timed([sys.executable, str(HERE / "bare_decode.py"), str(capture)], stdout=theirs, env=env)
-    same = filecmp.cmp(ours, theirs, shallow=False)  # in chunks: this process stays small
-    ours.unlink()
-    theirs.unlink()
-    return pair, same
+def whole_decode(capture: Path, out_dir: Path, rounds: int) -> list[tuple[bool, Pair, bool]]:
+    """`birbctl decode CAPTURE > file` vs bench/bare_decode.py, with stdout buffered and
+    with PYTHONUNBUFFERED=1; [(unbuffered, pair, same output)]. The two settings take
+    turns round by round, so that a change in the machine's load during the run falls on
+    both alike (both do the same work: the same writes, the same instructions)."""
+    ours = [*BIRBCTL, "decode", str(capture)]
+    bare = [sys.executable, str(HERE / "bare_decode.py"), str(capture)]
+    settings = (False, True)
+    pairs = {
+        unbuffered: Pair(f"decode {capture.name}" + (" PYTHONUNBUFFERED=1" if unbuffered else ""))
+        for unbuffered in settings
+    }
+    for i in range(rounds):
+        for unbuffered in settings:
+            env = clean_env(unbuffered)
+            one_round(pairs[unbuffered], ours, bare, i, speed=True, env=env,
+                      stdout=out_dir / "out.jsonl")  # fmt: skip
+    results = []
+    for unbuffered in settings:
+        env = clean_env(unbuffered)
+        mine, theirs = out_dir / "birbctl.jsonl", out_dir / "bare.jsonl"
+        timed(ours, stdout=mine, env=env)
+        timed(bare, stdout=theirs, env=env)
+        same = filecmp.cmp(mine, theirs, shallow=False)  # in chunks: this process stays small
+        mine.unlink()
+        theirs.unlink()
+        results.append((unbuffered, pairs[unbuffered], same))
+    return results
 
 
 def show(pair: Pair, unit: str = "s") -> str:
@@ -239,8 +260,7 @@ def main() -> None:
         for encoding, compress in (("json", "zlib-stream"), ("etf", "zstd-stream")):
             capture = tmp / f"{encoding}-{compress}.capture"
             make_capture(capture, args.frames, encoding, compress)
-            for unbuffered in (False, True):
-                pair, same = whole_decode(capture, tmp, args.rounds, unbuffered)
+            for _unbuffered, pair, same in whole_decode(capture, tmp, args.rounds):
                 print(show(pair) + ("" if same else "  (OUTPUT DIFFERS)"))
             capture.unlink()
 

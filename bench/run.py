@@ -152,8 +152,7 @@ def run_decode(report: Report, sizes: Sizes, tmp: Path) -> None:
         capture = tmp / f"{encoding}-{compress}.capture"
         make_capture(capture, sizes.frames, encoding, compress)
         size_mb = capture.stat().st_size / 1e6
-        for unbuffered in (False, True):
-            pair, same = commands.whole_decode(capture, tmp, sizes.decode_rounds, unbuffered)
+        for unbuffered, pair, same in commands.whole_decode(capture, tmp, sizes.decode_rounds):
             rss = max(run.rss_mb for run in pair.ours)
             cpu = statistics.median(
                 base.cpu / ours.cpu for base, ours in zip(pair.base, pair.ours, strict=True)
