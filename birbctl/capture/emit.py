@@ -105,22 +105,7 @@ def write_jsonl(
     dumps, option = orjson.dumps, _LINE
     write = out.write
     for message in messages:
-        # record(message), inlined for the common case: a call per message is a tenth
-        # of what the rest of this loop costs.
-        payload = message.payload
-        if message.conn is not None and type(payload) is dict:
-            get = payload.get
-            line = {
-                "ts": message.ts,
-                "dir": message.direction,
-                "shard": message.shard,
-                "op": get("op"),
-                "t": get("t"),
-                "s": get("s"),
-                "d": get("d"),
-            }
-        else:
-            line = record(message)
+        line = record(message)
         try:
             data = dumps(line, option=option)
         except orjson.JSONEncodeError as error:
