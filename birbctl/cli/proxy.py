@@ -64,7 +64,8 @@ def proxy(
     ] = None,
     fault: Annotated[list[str] | None, typer.Option("--fault", help=FAULT_HELP)] = None,
     seed: Annotated[
-        int | None, typer.Option(help="Seed for the `probability` of handshake fault steps.")
+        int | None,
+        typer.Option(help="Seed for the `probability` of handshake steps and `corrupt` bytes."),
     ] = None,
     metrics: MetricsOpt = None,
 ) -> None:

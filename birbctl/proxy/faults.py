@@ -58,7 +58,14 @@ class FaultPlan:
         self.handshake = HandshakeSteps(
             tuple(s for s in steps if s.on is not None), random.Random(seed)
         )
+        # The bytes of `corrupt` frames, as the emulator draws them: seeded, and from an
+        # RNG of their own, so a corrupt frame does not shift the steps' draws.
+        self._junk = random.Random(None if seed is None else f"corrupt/{seed}")
         self._places: OrderedDict[str, _Place] = OrderedDict()
+
+    def junk(self, size: int) -> bytes:
+        """`size` bytes for a `corrupt` frame: the same ones for the same seed."""
+        return self._junk.randbytes(size)
 
     @property
     def has_steps(self) -> bool:

@@ -96,6 +96,7 @@ class BotLink:
         faults: ConnectionFaults | None = None,
         note: Callable[[str], None] = lambda _text: None,
         clock: Callable[[], float] = time.time,
+        junk: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.bot = bot
         self.request = request
@@ -105,6 +106,7 @@ class BotLink:
         self._stopping = stopping
         self._note = note
         self._clock = clock
+        self._junk = junk  # the bytes of a `corrupt` frame
         self._lock = asyncio.Lock()  # everything toward the bot
         self._cork = Cork(request.transport)  # a burst from upstream leaves in one send
         self._cut: asyncio.Future[_Cut] = asyncio.get_running_loop().create_future()
@@ -136,7 +138,7 @@ class BotLink:
                 elif action == "request_heartbeat":
                     frames = relay.inject(1, None)
                 else:
-                    frames = relay.corrupt(os.urandom(24))
+                    frames = relay.corrupt(self._junk(24))
                 if action in ("reconnect", "invalid_session"):
                     self.detached = True
                     relay.discard_held()  # never sent, so never recorded either

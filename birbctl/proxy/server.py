@@ -389,6 +389,7 @@ class ProxyServer:
             stopping=self._stopping,
             faults=self.plan.connection(time.time) if self.plan.has_steps else None,
             note=lambda text: self._on_note(f"bot #{number}{self._shard_words(relay)}: {text}"),
+            junk=self.plan.junk,
         )
         self.links[number] = link
         self.rows.opened(number, relay)

@@ -222,3 +222,23 @@ def test_directions_of_injected_events_are_the_bots_receive() -> None:
     relay, events = relay_for(Encoding.JSON, Compression.ZLIB_STREAM)
     relay.inject(7, None)
     assert {e.dir for e in events if isinstance(e, PacketEvent)} == {Direction.RECV}
+
+
+def test_corrupt_bytes_repeat_with_the_seed_and_leave_the_draws_alone() -> None:
+    """`--seed` repeats a run's corrupt frames too; drawing them does not shift which
+    connections a `probability` step strikes."""
+    step = parse_fault_flag("on=connect action=drop probability=0.5")
+
+    def run(seed: int, corrupt_first: bool) -> tuple[list[bytes], list[int]]:
+        plan = FaultPlan([step], seed=seed)
+        junk = [plan.junk(24) for _ in range(3)] if corrupt_first else []
+        clock = FakeClock()
+        struck = [i for i in range(40) if Traffic(plan, clock).faults.opened()]
+        return junk, struck
+
+    junk, struck = run(7, corrupt_first=True)
+    assert run(7, corrupt_first=True) == (junk, struck)
+    assert run(7, corrupt_first=False)[1] == struck  # the draws did not move
+    assert run(8, corrupt_first=True)[0] != junk
+    assert len(junk[0]) == 24 and len(set(junk)) == 3
+    assert 0 < len(struck) < 40
