@@ -263,6 +263,7 @@ class ShardMonitor:
             decode_errors=self.decode_errors,
             protocol_errors=counters.protocol_violations,
             send_queue=session.pending_sends,
+            limiter_waits=session.limiter_waits,
             received_wire_bytes=None if meter is None else meter.received,
             received_inflated_bytes=None if meter is None else meter.inflated,
             sent_bytes=None if meter is None else meter.sent,

@@ -67,6 +67,11 @@ class SendLimiter(Generic[T]):
         self._sends: deque[float] = deque()  # non-heartbeat send times
         self._beats: deque[float] = deque()  # heartbeat send times
         self._queue: deque[T] = deque()
+        #: Sends the window held back: each queued send found the budget used up at a
+        #: release, counted once however long it then waited. Sends that only wait for
+        #: the session (no release is tried before READY) are not counted.
+        self.held = 0
+        self._held_queued = 0  # how many of the queue's first items `held` counts
 
     def reset(self, heartbeat_interval: float | None = None) -> None:
         self._sends.clear()
@@ -113,6 +118,11 @@ class SendLimiter(Generic[T]):
             released.append(self._queue.popleft())
             self._sends.append(now)
             free -= 1
+        held = self._held_queued - len(released)
+        if self._queue:  # the budget ran out with sends still queued: those wait
+            self.held += len(self._queue) - max(0, held)
+            held = len(self._queue)
+        self._held_queued = max(0, held)
         return released
 
     def next_release(self, now: float) -> float | None:
@@ -129,6 +139,7 @@ class SendLimiter(Generic[T]):
         """Drop and return everything queued (the session is over)."""
         items = list(self._queue)
         self._queue.clear()
+        self._held_queued = 0
         return items
 
     def _prune(self, now: float) -> None:

@@ -334,6 +334,11 @@ class GatewaySession:
         """User payloads waiting for the rate limit or for the session to be READY."""
         return self._limiter.pending
 
+    @property
+    def limiter_waits(self) -> int:
+        """User payloads the rate limit held back (each once), since the session began."""
+        return self._limiter.held
+
     def actions(self) -> list[Action]:
         """Everything produced since the last call, in order; the driver performs them."""
         out, self._actions = self._actions, []

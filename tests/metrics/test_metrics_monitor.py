@@ -197,6 +197,17 @@ def test_every_round_trip_lands_in_the_histogram() -> None:
     assert cumulative["0.25"] == 4 and cumulative["10.0"] == 4 and cumulative["+Inf"] == 5
 
 
+def test_sends_the_rate_limit_held_back_reach_the_sample() -> None:
+    shard = Shard()
+    shard.ready()
+    assert shard.monitor.metrics_sample().limiter_waits == 0
+    for n in range(120):  # more than a 60 s window takes, whatever HELLO's interval
+        shard.session.send({"op": 3, "d": {"n": n}})
+    shard.pump()
+    sample = shard.monitor.metrics_sample()
+    assert sample.limiter_waits == sample.send_queue > 0  # every one still queued was held
+
+
 @pytest.mark.parametrize("kept", [False, True])
 def test_the_metered_reader_reads_as_the_plain_one_and_counts_bytes(kept: bool) -> None:
     import orjson

@@ -63,13 +63,17 @@ def test_121st_send_in_60_s_is_queued_and_released_when_the_window_frees() -> No
     for t in (0.0, 20.0, 40.0):
         limiter.heartbeat(t)  # the reserved slots: sends 118-120
     assert limiter.in_window(40.0) == 120
+    assert limiter.held == 0  # every send so far went at once
     limiter.submit(117)  # the 121st
     assert limiter.release(now=40.0) == []
     assert limiter.pending == 1
+    assert limiter.held == 1
     assert limiter.next_release(now=40.0) == pytest.approx(60.0)  # when send 0 leaves
     assert limiter.release(now=59.999) == []
+    assert limiter.held == 1  # held once, however many releases it waited through
     assert limiter.release(now=60.0) == [117]
     assert released == list(range(117))
+    assert limiter.held == 1
 
 
 def test_heartbeats_are_never_held_back() -> None:
@@ -78,10 +82,20 @@ def test_heartbeats_are_never_held_back() -> None:
     for n in range(20):
         limiter.submit(n)
     assert len(limiter.release(0.0)) == 7
+    assert limiter.held == 13
     for t in range(5):
         limiter.heartbeat(float(t))  # always recorded, never refused
     assert limiter.in_window(5.0) == 12
     assert limiter.release(5.0) == []
+    assert limiter.held == 13  # heartbeats are not counted, and neither is waiting again
+    limiter.submit(20)
+    assert limiter.release(6.0) == []
+    assert limiter.held == 14
+    assert len(limiter.release(60.0)) == 7  # the window freed: 7 of the 14 go
+    limiter.submit(21)
+    assert limiter.release(60.0) == []
+    assert limiter.held == 15  # the newcomer; the 7 still queued were counted already
+    assert len(limiter.drain()) == 8
 
 
 def test_limiter_reset_keeps_the_queue() -> None:

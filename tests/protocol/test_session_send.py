@@ -79,6 +79,7 @@ def test_send_before_ready_waits_for_ready() -> None:
     assert h.session.pending_sends == 1
     h.ready()
     assert h.sent_ops() == [2, 3]
+    assert h.session.limiter_waits == 0  # it waited for READY, not for the rate limit
 
 
 def test_sends_queued_while_reconnecting_go_after_resumed() -> None:
@@ -146,9 +147,11 @@ def test_rate_limit_queues_releases_and_keeps_heartbeat_slots() -> None:
     first_batch = user_sends(h)
     assert len(first_batch) == 120 - 3 - 1
     assert h.session.pending_sends == 300 - 116
+    assert h.session.limiter_waits == 300 - 116
     h.ack_each_beat(200.0)
     sent = user_sends(h)
     assert [a.payload["d"]["n"] for _, a in sent] == list(range(300))  # all, in order
+    assert h.session.limiter_waits == 300 - 116  # each counted once
     # releases happen as the window frees: at t0 + 60, t0 + 120, ...
     times = sorted({t for t, _ in sent})
     assert times[:2] == [t0, pytest.approx(t0 + 60.0)]
