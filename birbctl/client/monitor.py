@@ -25,7 +25,7 @@ from birbctl.codec.json import decode_json, json_error
 from birbctl.codec.packets import PacketReader
 from birbctl.errors import DecodeError
 from birbctl.metrics.histogram import RoundTripHistogram
-from birbctl.metrics.labels import close_code_label, reconnect_reason
+from birbctl.metrics.labels import close_code_label
 from birbctl.metrics.sample import CLIENT, SERVER, ShardSample
 from birbctl.protocol.events import (
     Action,
@@ -134,7 +134,7 @@ class ShardMonitor:
                 self.reached_ready = True
             self._count_ended()
         elif isinstance(action, Reconnecting):
-            self.reconnects[reconnect_reason(action.why)] += 1
+            self.reconnects[action.reason.value] += 1
             self._count_ended()
         elif isinstance(action, FatalClose):
             self._count_ended()

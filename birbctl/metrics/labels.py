@@ -7,6 +7,7 @@ codes outside the known sets fold into "other".
 
 from __future__ import annotations
 
+from birbctl.protocol.events import ReconnectReason
 from birbctl.protocol.opcodes import CloseCode
 
 #: The gateway's dispatch event names (Discord API v10, "Receive Events"). A dispatch
@@ -46,19 +47,8 @@ KNOWN_CLOSE_CODES: frozenset[int] = frozenset(
     {int(code) for code in CloseCode} | set(range(1000, 1016))
 )
 
-#: Why a shard reconnected, as the `reason` label says it (in this order of matching).
-RECONNECT_REASONS: tuple[tuple[str, str], ...] = (
-    ("the gateway asked for a reconnect", "op7"),
-    ("invalid session", "invalid_session"),
-    ("zombie connection", "zombie"),
-    ("no HELLO within", "hello_timeout"),
-    ("gateway closed the connection", "gateway_close"),
-    ("could not connect", "connect_failed"),
-    ("protocol error", "protocol_error"),
-    ("reconnect requested by the user", "user"),
-    ("terminated by the user", "user"),
-)
-REASON_LABELS: tuple[str, ...] = (*dict.fromkeys(label for _, label in RECONNECT_REASONS), OTHER)
+#: Why a shard reconnected: the session's own word for it (`Reconnecting.reason`).
+REASON_LABELS: tuple[str, ...] = tuple(reason.value for reason in ReconnectReason)
 
 
 def event_label(name: str) -> str:
@@ -72,11 +62,3 @@ def close_code_label(code: int | None) -> str:
     if code is None:
         return "none"
     return str(code) if code in KNOWN_CLOSE_CODES else OTHER
-
-
-def reconnect_reason(why: str) -> str:
-    """The `reason` label of a reconnect, from the session's own words for it."""
-    for prefix, label in RECONNECT_REASONS:
-        if why.startswith(prefix):
-            return label
-    return OTHER

@@ -38,7 +38,7 @@ class ShardSample:
     heartbeats_sent: int = 0
     heartbeats_acked: int = 0
     failed_connections: int = 0
-    #: Reconnects by `labels.reconnect_reason` label.
+    #: Reconnects by `reason` label (`ReconnectReason` values).
     reconnects: Mapping[str, int] = field(default_factory=dict)
     #: Closes by (`labels.close_code_label`, side): side CLIENT when birbctl (or the bot)
     #: closed or dropped the connection, SERVER when the gateway did or it was lost.

@@ -9,6 +9,7 @@ carries the token in its repr.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, ClassVar, Literal, TypeAlias
 
 from birbctl.protocol.payloads import Payload, redact
@@ -152,6 +153,20 @@ class SessionInvalidated(Notice):
         return self.line()
 
 
+class ReconnectReason(StrEnum):
+    """Why a session reconnects, as one word: what metrics label a reconnect with (`why`
+    says it in a sentence, and its wording may change)."""
+
+    OP7 = "op7"  # the gateway asked (op 7)
+    INVALID_SESSION = "invalid_session"  # op 9
+    ZOMBIE = "zombie"  # no HEARTBEAT_ACK since the last heartbeat
+    HELLO_TIMEOUT = "hello_timeout"
+    GATEWAY_CLOSE = "gateway_close"  # the gateway closed, or the connection dropped
+    CONNECT_FAILED = "connect_failed"
+    PROTOCOL_ERROR = "protocol_error"
+    USER = "user"  # `birbctl reconnect` or `terminate`
+
+
 @dataclass(frozen=True, slots=True)
 class Reconnecting(Notice):
     """A new connection opens after `delay` seconds (0: now), to resume or to identify."""
@@ -159,6 +174,7 @@ class Reconnecting(Notice):
     delay: float
     resume: bool
     why: str
+    reason: ReconnectReason
     level: ClassVar[Level] = "warn"
 
     def line(self) -> str:
@@ -171,6 +187,7 @@ class Reconnecting(Notice):
             "delay": self.delay,
             "resume": self.resume,
             "why": self.why,
+            "reason": self.reason.value,
         }
 
     def trouble(self) -> str:

@@ -39,6 +39,7 @@ from birbctl.protocol.events import (
     PendingSendsDropped,
     ProtocolViolation,
     Reconnecting,
+    ReconnectReason,
     SendPayload,
     SessionInvalidated,
     StatusChanged,
@@ -92,11 +93,15 @@ _TO_RESUME = (_P.CLOSING_TO_RESUME, _P.ABORTING_TO_RESUME)
 _AUTHENTICATED = (_P.READY, _P.WAITING_FOR_GUILDS)  # READY or RESUMED came on this connection
 
 
+_USER = ReconnectReason.USER
+
+
 @dataclass(slots=True)
 class _Closing:
     """The close of ours under way; what follows it is in the phase (CLOSING_TO_*)."""
 
     why: str
+    reason: ReconnectReason  # what the reconnect after it is counted as
     code: int | None  # what we sent; None when we dropped the connection
     delay: float | None = None  # a minimum wait before reconnecting
     immediate: bool = False  # reconnect at once, outside the backoff (a user's request)
@@ -257,7 +262,7 @@ class GatewaySession:
         self._replayed = 0  # dispatches since RESUME
         self._heartbeat: HeartbeatSchedule | None = None  # from HELLO to the close
         # Each of these is read only in the phase it belongs to.
-        self._closing = _Closing("", None)  # CLOSING_TO_* and ABORTING_TO_*
+        self._closing = _Closing("", _USER, None)  # CLOSING_TO_* and ABORTING_TO_*
         self._hello_deadline = 0.0  # live phases, until HELLO starts the heartbeat
         self._identify_at = 0.0  # IDENTIFY_HELD: the slot the identify gate gave us
         self._guild_deadline = 0.0  # WAITING_FOR_GUILDS
@@ -419,7 +424,11 @@ class GatewaySession:
         if phase.leaving:
             self._after_close()
             return
-        self._schedule_reconnect(resume=self._resume, why=f"could not connect: {error}")
+        self._schedule_reconnect(
+            resume=self._resume,
+            why=f"could not connect: {error}",
+            reason=ReconnectReason.CONNECT_FAILED,
+        )
 
     def connection_closed(self, code: int | None, reason: str = "") -> None:
         """The socket is gone: after our close or drop, the gateway's close, or a network loss.
@@ -446,7 +455,11 @@ class GatewaySession:
         why = f"gateway closed the connection ({close_label(code)}): {policy.description}"
         if policy.action is CloseAction.REIDENTIFY:
             self._invalidate_session()
-        self._schedule_reconnect(resume=policy.action is CloseAction.RESUME, why=why)
+        self._schedule_reconnect(
+            resume=policy.action is CloseAction.RESUME,
+            why=why,
+            reason=ReconnectReason.GATEWAY_CLOSE,
+        )
 
     def receive_payload(self, payload: Mapping[str, Any]) -> None:
         """A decoded gateway payload `{op, d, s, t}`."""
@@ -469,7 +482,11 @@ class GatewaySession:
         elif op == Opcode.HEARTBEAT:
             self._beat(scheduled=False)
         elif op == Opcode.RECONNECT:
-            self._close_for(Phase.CLOSING_TO_RESUME, "the gateway asked for a reconnect (op 7)")
+            self._close_for(
+                Phase.CLOSING_TO_RESUME,
+                "the gateway asked for a reconnect (op 7)",
+                reason=ReconnectReason.OP7,
+            )
         elif op == Opcode.INVALID_SESSION:
             self._on_invalid_session(payload.get("d") is True)
         else:
@@ -492,7 +509,11 @@ class GatewaySession:
         if not phase.live:
             return
         if self._heartbeat is None and now >= self._hello_deadline:
-            self._close_for(Phase.CLOSING_TO_RESUME, f"no HELLO within {self.hello_timeout:g} s")
+            self._close_for(
+                Phase.CLOSING_TO_RESUME,
+                f"no HELLO within {self.hello_timeout:g} s",
+                reason=ReconnectReason.HELLO_TIMEOUT,
+            )
             return
         if phase is Phase.IDENTIFY_HELD and now >= self._identify_at:
             self._send_identify()
@@ -501,6 +522,7 @@ class GatewaySession:
                 self._close_for(
                     Phase.CLOSING_TO_RESUME,
                     "zombie connection: no HEARTBEAT_ACK since the last heartbeat",
+                    reason=ReconnectReason.ZOMBIE,
                 )
                 return
             self._beat(scheduled=True)
@@ -577,9 +599,9 @@ class GatewaySession:
                 code = CLOSE_TO_RESUME if resume else CloseCode.NORMAL_CLOSURE
             else:
                 why += f" (close code {code})"
-            self._close_for(then, why, code=code, immediate=True)
+            self._close_for(then, why, reason=_USER, code=code, immediate=True)
         elif phase.connecting:
-            self._close_for(then, why, drop=True, immediate=True)
+            self._close_for(then, why, reason=_USER, drop=True, immediate=True)
         elif phase is Phase.RECONNECT_WAIT:
             self._open(resume=resume)
         else:
@@ -594,9 +616,9 @@ class GatewaySession:
         self.do_not_reconnect = True
         phase = self._phase
         if phase.live:
-            self._close_for(Phase.CLOSING_TO_STOP, why, code=code, reason=reason)
+            self._close_for(Phase.CLOSING_TO_STOP, why, reason=_USER, code=code, text=reason)
         elif phase is Phase.OPENING:
-            self._close_for(Phase.CLOSING_TO_STOP, why, drop=True)
+            self._close_for(Phase.CLOSING_TO_STOP, why, reason=_USER, drop=True)
         elif phase.leaving:
             self._closing.why = why
             self._stop(why, then=self._leaving(Phase.CLOSING_TO_STOP))
@@ -614,6 +636,7 @@ class GatewaySession:
         self._close_for(
             Phase.CLOSING_TO_RESUME,
             "terminated by the user (dropped without a close frame)",
+            reason=_USER,
             drop=True,
         )
 
@@ -678,13 +701,18 @@ class GatewaySession:
     def _on_invalid_session(self, resumable: bool) -> None:
         self._emit(SessionInvalidated(resumable))
         if resumable and self.session_id is not None:
-            self._close_for(Phase.CLOSING_TO_RESUME, "invalid session (resumable)")
+            self._close_for(
+                Phase.CLOSING_TO_RESUME,
+                "invalid session (resumable)",
+                reason=ReconnectReason.INVALID_SESSION,
+            )
             return
         self._invalidate_session()
         low, high = INVALID_SESSION_WAIT
         self._close_for(
             Phase.CLOSING_TO_IDENTIFY,
             "invalid session: starting a new one",
+            reason=ReconnectReason.INVALID_SESSION,
             delay=self._rng.uniform(low, high),
         )
 
@@ -838,19 +866,22 @@ class GatewaySession:
         then: Phase,
         why: str,
         *,
+        reason: ReconnectReason,
         code: int = CLOSE_TO_RESUME,
-        reason: str | None = None,
+        text: str | None = None,
         drop: bool = False,
         delay: float | None = None,
         immediate: bool = False,
     ) -> None:
-        """Close (or drop) this connection; `then` (CLOSING_TO_*) says what follows it."""
-        self._closing = _Closing(why, None if drop else code, delay, immediate)
+        """Close (or drop) this connection; `then` (CLOSING_TO_*) says what follows it,
+        `reason` what the reconnect after it counts as, `text` the close frame's reason
+        (default: `why`)."""
+        self._closing = _Closing(why, reason, None if drop else code, delay, immediate)
         self._give_back_identify_slot()
         if drop:
             self._emit(DropConnection())
         else:
-            self._emit(CloseConnection(code, _truncate(why if reason is None else reason)))
+            self._emit(CloseConnection(code, _truncate(why if text is None else text)))
         if then is Phase.CLOSING_TO_STOP:
             self._stop(why, then=self._leaving(then))
         else:
@@ -865,12 +896,19 @@ class GatewaySession:
         self._schedule_reconnect(
             resume=self._phase in _TO_RESUME,
             why=closing.why,
+            reason=closing.reason,
             delay=closing.delay,
             immediate=closing.immediate,
         )
 
     def _schedule_reconnect(
-        self, *, resume: bool, why: str, delay: float | None = None, immediate: bool = False
+        self,
+        *,
+        resume: bool,
+        why: str,
+        reason: ReconnectReason,
+        delay: float | None = None,
+        immediate: bool = False,
     ) -> None:
         if self.do_not_reconnect:
             self._stop(f"{why}; not reconnecting (reconnect prevented)")
@@ -886,7 +924,7 @@ class GatewaySession:
         self._resume = resume
         self._reconnect_at = self._clock() + wait
         self._set_phase(Phase.RECONNECT_WAIT, why)
-        self._emit(Reconnecting(wait, resume, why))
+        self._emit(Reconnecting(wait, resume, why, reason))
         if wait <= 0:
             self._open(resume=resume)
 
@@ -908,7 +946,11 @@ class GatewaySession:
         self.counters.protocol_violations += 1
         self._emit(ProtocolViolation(message, close))
         if close and self._phase.live:
-            self._close_for(Phase.CLOSING_TO_RESUME, f"protocol error: {message}")
+            self._close_for(
+                Phase.CLOSING_TO_RESUME,
+                f"protocol error: {message}",
+                reason=ReconnectReason.PROTOCOL_ERROR,
+            )
 
     def _healthy(self) -> None:
         """READY or RESUMED: the connection works; an IDENTIFY still held will not go."""

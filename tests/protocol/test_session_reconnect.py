@@ -14,6 +14,7 @@ from birbctl.protocol.events import (
     FatalClose,
     OpenConnection,
     Reconnecting,
+    ReconnectReason,
     SessionInvalidated,
 )
 from birbctl.protocol.opcodes import CloseAction, close_policy, describe_close
@@ -52,7 +53,7 @@ def test_op7_closes_with_4000_range_and_resumes() -> None:
     assert 4000 <= close.code <= 4999
     assert h.session.status is S.RECONNECTING
     h.close(close.code)
-    assert h.all(Reconnecting) == [Reconnecting(0.0, True, close.reason)]
+    assert h.all(Reconnecting) == [Reconnecting(0.0, True, close.reason, ReconnectReason.OP7)]
     assert_resumes(h)
 
 

@@ -22,6 +22,7 @@ from birbctl.protocol.events import (
     Notice,
     ProtocolViolation,
     Reconnecting,
+    ReconnectReason,
     SessionInvalidated,
     StatusChanged,
 )
@@ -149,7 +150,7 @@ NOTICES: list[tuple[float, int, Notice]] = [
     (T0 + 2, 0, StatusChanged(S.IDENTIFYING, S.WAITING_FOR_GUILDS, "READY")),
     (T0 + 3, 0, StatusChanged(S.WAITING_FOR_GUILDS, S.READY, "all guilds arrived")),
     (T0 + 4, 1, SessionInvalidated(True)),
-    (T0 + 5, 1, Reconnecting(0.0, True, LONG_WHY)),
+    (T0 + 5, 1, Reconnecting(0.0, True, LONG_WHY, ReconnectReason.OP7)),
     (T0 + 6, 1, StatusChanged(S.READY, S.RESUMING, "resuming the session")),
     (T0 + 7, 0, ProtocolViolation("heartbeat ACK never came", closing=True)),
     (T0 + 8, 1, StatusChanged(S.RESUMING, S.READY, "RESUMED")),

@@ -10,7 +10,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from soak_ledger import ShardLedger, identify_spacing_violations
 
-from birbctl.protocol.events import DispatchReceived, Reconnecting, SendPayload, StatusChanged
+from birbctl.protocol.events import (
+    DispatchReceived,
+    Reconnecting,
+    ReconnectReason,
+    SendPayload,
+    StatusChanged,
+)
 from birbctl.protocol.status import GatewayStatus as S
 
 
@@ -37,7 +43,9 @@ def test_required_time_is_backoff_plus_identify_slot_plus_detection() -> None:
     _status(ledger, S.IDLE, S.READY, 0.0)
     ledger.fault("zombie", 10.0, hidden=True)
     _status(ledger, S.READY, S.RECONNECTING, 11.5)  # noticed after 1.5 s: required
-    ledger.action(Reconnecting(0.7, False, "x"), 11.5)  # backoff: required
+    ledger.action(
+        Reconnecting(0.7, False, "x", ReconnectReason.GATEWAY_CLOSE), 11.5
+    )  # backoff: required
     _status(ledger, S.RECONNECTING, S.CONNECTING, 12.2)
     _status(ledger, S.CONNECTING, S.IDENTIFYING, 12.3, "waiting 3.0 s for an identify slot")
     ledger.action(SendPayload({"op": 2, "d": {}}, b"", False), 15.3)  # slot: required
