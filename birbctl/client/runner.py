@@ -19,6 +19,7 @@ from birbctl.errors import EXIT_OK, BirbError, ConfigError
 from birbctl.options import DEFAULT_API_URL
 from birbctl.protocol.opcodes import CloseCode
 from birbctl.protocol.wire import Compression, Encoding
+from birbctl.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from birbctl.capture.writer import CaptureWriter
@@ -147,11 +148,7 @@ async def run_connect(options: ConnectOptions, view: View) -> int:
                     if owed_ready:
                         _check_ready(manager, url, ran_for)
                 finally:
-                    for task in (run, shown, *waiters):
-                        task.cancel()
-                    for task in (run, shown, *waiters):
-                        with contextlib.suppress(asyncio.CancelledError, Exception):
-                            await task
+                    await cancel_and_wait((run, shown, *waiters))
     finally:
         if recorder is not None:
             recorder.close()

@@ -8,7 +8,6 @@ bot's configuration, which the other shards share).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -20,6 +19,7 @@ from birbctl.protocol.identify import DRIVER_MARGIN, IdentifyGate
 from birbctl.protocol.opcodes import CloseCode, client_close_ends_session
 from birbctl.protocol.status import GatewayStatus
 from birbctl.protocol.wire import Compression, Encoding
+from birbctl.tasks import cancel_and_wait
 
 
 class ShardManager:
@@ -81,11 +81,7 @@ class ShardManager:
                     elif not isinstance(exc, GatewayClosed):
                         raise exc
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await cancel_and_wait(tasks)
         if fatal is not None:
             raise fatal
 

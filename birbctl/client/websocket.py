@@ -39,6 +39,7 @@ from birbctl.protocol.opcodes import CloseCode, client_close_ends_session
 from birbctl.protocol.session import GatewaySession
 from birbctl.protocol.status import GatewayStatus
 from birbctl.protocol.wire import Compression, Direction, Encoding
+from birbctl.tasks import cancel_and_wait
 
 #: RFC 6455's code for a close frame that carried none; the session is told "no code".
 NO_STATUS_RECEIVED = 1005
@@ -426,11 +427,7 @@ class Websocket:
             return
         if conn.ws is not None:
             conn.ws.transport.abort()
-        for task in conn.tasks:
-            task.cancel()
-        for task in conn.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(conn.tasks)
 
 
 def _close_event(

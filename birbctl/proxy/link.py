@@ -44,6 +44,7 @@ from birbctl.protocol.opcodes import (
 from birbctl.proxy.cork import Cork
 from birbctl.proxy.faults import ConnectionFaults, Strike
 from birbctl.proxy.relay import Frame, GatewayRelay, RelayBroken
+from birbctl.tasks import cancel_and_wait
 
 #: How long a close handshake may take on either side before the connection is dropped.
 CLOSE_TIMEOUT = 5.0
@@ -230,11 +231,7 @@ class BotLink:
             _drop_upstream(self.upstream)
             return ("proxy", None, "close handshake timed out")
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await cancel_and_wait(tasks)
             if not self.upstream.closed:
                 _drop_upstream(self.upstream)
 
@@ -268,9 +265,9 @@ class BotLink:
         stop: asyncio.Task[bool],
     ) -> Ending:
         """The proxy ends the connection (or detaches it, and waits for the bot)."""
-        await _cancel(down)  # aiohttp's close waits for a receive in progress
+        await cancel_and_wait([down])  # aiohttp's close waits for a receive in progress
         if not cut.detach:
-            await _cancel(up)
+            await cancel_and_wait([up])
             self.relay.upstream_closed(cut.bot_code, cut.reason)  # as the bot saw it
             async with asyncio.timeout(CLOSE_TIMEOUT + 1):
                 if cut.bot_code is None:
@@ -285,7 +282,7 @@ class BotLink:
             side, code, reason = up.result()
             self.relay.bot_closed(code, reason)
             return (side, code, reason)
-        await _cancel(up)
+        await cancel_and_wait([up])
         code = GOING_AWAY if stop.done() else CLOSE_TO_RESUME
         reason = "birbctl proxy is stopping" if stop.done() else cut.reason
         self.relay.upstream_closed(code, reason)
@@ -406,12 +403,6 @@ def _ends_session(strike: Strike) -> bool:
 def _consume(task: asyncio.Task[None]) -> None:
     if not task.cancelled():
         task.exception()
-
-
-async def _cancel(task: asyncio.Task[Ending]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
 
 
 async def _send(ws: Socket, frames: list[Frame]) -> None:
