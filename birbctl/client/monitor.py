@@ -16,6 +16,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -145,8 +146,6 @@ class ShardMonitor:
             self._ours = True
         elif isinstance(action, OpenConnection):
             self._ours = False  # the last one's end has been counted (Reconnecting)
-            if self.bytes is not None:
-                self._meter_connection()
             return
         elif isinstance(action, ProtocolViolation) and action.message.startswith(
             "could not decode"
@@ -179,19 +178,12 @@ class ShardMonitor:
 
     def meter_bytes(self) -> None:
         """Count bytes received (as framed and as inflated) and sent from now on: each
-        new connection's reader is swapped for a counting one before it reads a frame.
-        About 1% of the receive path (bench/metrics.py), so only `--metrics` asks."""
+        new connection of the Websocket reads through a counting reader. About 1% of
+        the receive path (bench/metrics.py), so only `--metrics` asks."""
         if self.bytes is None:
-            self.bytes = ByteMeter()
-
-    def _meter_connection(self) -> None:
-        # The Websocket has just made the connection (OpenConnection is performed before
-        # listeners hear of it) and its reader task has not started: swap the reader.
-        # Websocket has no byte counts of its own yet; see docs/monitoring.md.
-        conn = getattr(self.ws, "_conn", None)
-        reader = getattr(conn, "reader", None)
-        if self.bytes is not None and isinstance(reader, PacketReader):
-            conn.reader = MeteredReader(reader.encoding, self.ws.compress, self.bytes)  # type: ignore[union-attr]
+            meter = self.bytes = ByteMeter()
+            if hasattr(self.ws, "make_reader"):  # a Websocket (tests hand in stand-ins)
+                self.ws.make_reader = partial(MeteredReader, meter=meter)
 
     def _log(self, text: str, level: Level) -> None:
         line = LogLine(self.clock(), self.shard_id, text, level)

@@ -142,6 +142,9 @@ class Websocket:
         self._packet_listeners: list[PacketListener] = []
         self._clock: Callable[[], float] = session_options.get("clock", time.monotonic)
         self._conn: _Connection | None = None
+        #: Makes each connection's reader (a counting one for `--metrics`:
+        #: ShardMonitor.meter_bytes).
+        self.make_reader: Callable[[Encoding, Compression], PacketReader] = PacketReader
         self._connections = 0
         self._wake = asyncio.Event()
         self._fatal: FatalClose | None = None
@@ -271,7 +274,7 @@ class Websocket:
 
     def _open(self, url: str) -> None:
         self._connections += 1
-        conn = _Connection(self._connections, url, PacketReader(self.encoding, self.compress))
+        conn = _Connection(self._connections, url, self.make_reader(self.encoding, self.compress))
         self._conn = conn
         conn.tasks.append(
             asyncio.create_task(self._connect(conn), name=f"birbctl-conn-{conn.number}")
