@@ -686,7 +686,8 @@ def proxy_(
         ),
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="Seed for the `probability` of handshake fault steps.")
+        int | None,
+        typer.Option(help="Seed for the `probability` of handshake steps and `corrupt` bytes."),
     ] = None,
     metrics: Annotated[
         str | None,
