@@ -118,11 +118,10 @@ class SendLimiter(Generic[T]):
             released.append(self._queue.popleft())
             self._sends.append(now)
             free -= 1
-        held = self._held_queued - len(released)
         if self._queue:  # the budget ran out with sends still queued: those wait
-            self.held += len(self._queue) - max(0, held)
-            held = len(self._queue)
-        self._held_queued = max(0, held)
+            already = max(0, self._held_queued - len(released))
+            self.held += len(self._queue) - already
+        self._held_queued = len(self._queue)
         return released
 
     def next_release(self, now: float) -> float | None:
