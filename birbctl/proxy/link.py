@@ -312,7 +312,8 @@ class BotLink:
                         frames = relay.from_upstream(message.data)
                     except RelayBroken as broken:
                         return ("proxy", broken.code, broken.reason)
-                    cork.hold()
+                    if frames:  # none while a message is incomplete, or held
+                        cork.hold()
                     try:
                         await _send(bot, frames)
                     except (ConnectionError, aiohttp.ClientError, RuntimeError):
