@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from birbctl import __version__
+from birbctl.cli.coercion import Command, Commands
 
 if TYPE_CHECKING:
     from typer.models import CommandInfo
@@ -49,6 +50,7 @@ class _Commands(typer.Typer):
 
 app = _Commands(
     name="birbctl",
+    cls=Commands,
     help="Inspect the Discord Gateway: connect, watch, record, decode, break sessions on purpose.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -190,6 +192,8 @@ def _register(only: str | None = None) -> None:
             for info in commands[start:]:
                 if info.callback is not None:
                     info.callback = _with_shared_options(info.callback)
+                if info.cls in (None, typer.core.TyperCommand):
+                    info.cls = Command  # its options convert without pydantic
     finally:
         app.registering = False
     order = {name: index for index, (name, _module) in enumerate(COMMANDS)}
