@@ -2,7 +2,8 @@
 texts, the floor `birbctl`'s start-up is measured against (bench/startup.py).
 
 The bare app has what typer needs to build and parse the same command line (so it pays
-the same typer, pydantic and click costs) and nothing of birbctl: no option groups, no
+typer's own costs, pydantic included: birbctl converts its option values itself, see
+birbctl/cli/coercion.py) and nothing of birbctl: no option groups, no
 shared-option wrapper, no lazy registration. Its `decode` and `encode` do the job with
 the bare libraries (bench/bare_decode.py; orjson, erlpack); the other commands print a
 line. Generated, not hand-written, so that it follows birbctl's commands as they change:

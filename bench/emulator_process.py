@@ -15,8 +15,13 @@ import time
 def start_birbctl(name: str, *args: str) -> tuple[subprocess.Popen[str], str]:
     """Start `birbctl ARGS...` (serve or proxy) and wait for the first ws://127.0.0.1:PORT
     it prints; (process, that URL). `name` says what failed to start."""
+    return start_python(name, "-m", "birbctl", *args)
+
+
+def start_python(name: str, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """`python ARGS...`, then as start_birbctl."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "birbctl", *args],
+        [sys.executable, *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stdout is not None

@@ -56,7 +56,13 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from emulator import busy_cpu_seconds, cpu_seconds, percentile
-from emulator_process import start_birbctl, start_emulator, stop_emulator, stop_process
+from emulator_process import (
+    start_birbctl,
+    start_emulator,
+    start_python,
+    stop_emulator,
+    stop_process,
+)
 
 from birbctl.protocol.intents import parse_intents
 
@@ -86,8 +92,12 @@ def runqueue_wait_s(pid: int) -> float:
 # --- processes -----------------------------------------------------------------------------
 
 
-def start_proxy(upstream: str) -> tuple[subprocess.Popen[str], str]:
-    """`python -m birbctl proxy --upstream UPSTREAM`; (process, its gateway ws:// URL)."""
+def start_proxy(upstream: str, relay: str) -> tuple[subprocess.Popen[str], str]:
+    """`python -m birbctl proxy --upstream UPSTREAM`, or with `relay` "bare" the floor
+    (bench/bare_proxy.py); (process, its gateway ws:// URL)."""
+    if relay == "bare":
+        script = str(Path(__file__).resolve().parent / "bare_proxy.py")
+        return start_python("the bare relay", script, upstream.removesuffix("/api/v10"))
     return start_birbctl("the proxy", "proxy", "--listen", "127.0.0.1:0", "--upstream", upstream)
 
 
@@ -282,12 +292,15 @@ async def measure(
     rnd.added_ms = sorted(added)
 
 
-def run_rate(rate: int, rounds: int, seconds: float) -> tuple[list[Round], float]:
+def run_rate(
+    rate: int, rounds: int, seconds: float, relay: str = "birbctl"
+) -> tuple[list[Round], float]:
     """One emulator and one proxy for all of a rate's rounds; (rounds, wall seconds)."""
     started = time.monotonic()
     emu, emu_ws = start_emulator("--event-rate", str(rate), "--seed", "1")
     try:
-        proxy, proxy_ws = start_proxy(emu_ws.replace("ws://", "http://") + "/api/v10")
+        upstream = emu_ws.replace("ws://", "http://") + "/api/v10"
+        proxy, proxy_ws = start_proxy(upstream, relay)
         try:
             pids = {"emulator": emu.pid, "proxy": proxy.pid, "client": os.getpid()}
             results = []
@@ -400,13 +413,23 @@ def main() -> None:
     parser.add_argument("--rates", default="1000,5000", help="events/s, comma-separated")
     parser.add_argument("--seconds", type=float, default=8.0, help="window per round")
     parser.add_argument("--rounds", type=int, default=4, help="rounds per rate (orders alternate)")
+    parser.add_argument(
+        "--relay",
+        choices=("birbctl", "bare"),
+        default="birbctl",
+        help="what stands in the middle: birbctl proxy, or the floor (bench/bare_proxy.py)",
+    )
     args = parser.parse_args()
     rates = [int(x) for x in args.rates.split(",") if x.strip()]
     load = os.getloadavg()
+    middle = "`birbctl proxy --upstream <emulator>`"
+    if args.relay == "bare":
+        middle = "bench/bare_proxy.py"
     print(
         f"{os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
-        f"emulator: one `birbctl serve --event-rate R` process; proxy: one `birbctl proxy "
-        f"--upstream <emulator>` process; client: this process, two connections (direct, "
+        f"emulator: one `birbctl serve --event-rate R` process; proxy: one "
+        f"{middle} "
+        f"process; client: this process, two connections (direct, "
         f"through the proxy), zlib-stream JSON, all intents; window {args.seconds:g} s, "
         f"{args.rounds} rounds per rate"
     )
@@ -415,7 +438,7 @@ def main() -> None:
     started = time.monotonic()
     results: dict[int, list[Round]] = {}
     for rate in rates:
-        results[rate], _ = run_rate(rate, args.rounds, args.seconds)
+        results[rate], _ = run_rate(rate, args.rounds, args.seconds, args.relay)
     print(f"({time.monotonic() - started:.0f} s)")
     for rate, rounds in results.items():
         summary(rate, rounds)

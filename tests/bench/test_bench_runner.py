@@ -70,3 +70,18 @@ def test_the_bare_app_has_birbctls_commands(tmp_path: Path) -> None:
                               timeout=60, check=False)  # fmt: skip
         assert bare.returncode == ours.returncode == 0, name
         assert bare.stdout == ours.stdout, name
+
+
+@pytest.mark.timeout(120)
+def test_the_proxy_bench_measures_the_bare_relay_floor() -> None:
+    """bench/proxy.py --relay bare: the floor (bench/bare_proxy.py) relays a live stream
+    from the emulator, every dispatch paired with the direct connection's."""
+    result = subprocess.run(
+        [sys.executable, "bench/proxy.py", "--relay", "bare", "--rates", "200",
+         "--rounds", "1", "--seconds", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=110, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "proxy: one bench/bare_proxy.py process" in result.stdout
+    assert "(1 of 1 rounds ran)" in result.stdout, result.stdout[-2000:]
+    assert "not through the proxy" not in result.stdout  # none lost, none mismatched
