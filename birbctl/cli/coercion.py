@@ -3,11 +3,13 @@
 Since 0.29, typer converts every parameter that is not a bool flag through a pydantic
 TypeAdapter, and building the first one imports pydantic: about a quarter of a second
 added to every command, `status` and `decode` of two frames included. birbctl's
-parameters are of a few plain types (str, int and float with bounds, Path, an Enum of
-choices, a list of str), so the commands' group hands each such parameter a converter
-of its own here; any other parameter keeps typer's. If typer's coercion hook is not
-where this module expects it (another typer release), nothing is replaced and typer
-converts everything as before: slower to start, never wrong.
+parameters are of a few plain types (str, bool, int and float with bounds, Path, an
+Enum of choices, a list of str), so each command, and the group of them, hands such a
+parameter a converter of its own as click gathers the parameters to parse; any other
+parameter keeps typer's. A Path is not checked here (typer would refuse an existing
+file it cannot read): the command that opens it says what failed, in its own words.
+If typer's coercion hook is not where this module expects it (another typer release),
+nothing is replaced and typer converts everything as before: slower, never wrong.
 """
 
 from __future__ import annotations
@@ -95,8 +97,9 @@ def _converter(annotation: Any, info: Any) -> Convert | None:
     if annotation is int or annotation is float:
         return _number(annotation, info.min, info.max)
     if annotation is Path:
-        if any(getattr(info, name, None) for name in _PATH_CHECKS):
-            return None
+        checks = any(getattr(info, name, None) for name in _PATH_CHECKS)
+        if checks or not (info.file_okay and info.dir_okay):
+            return None  # typer's checks asked for: typer's conversion
         return Path
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return _choice(annotation, case_sensitive=info.case_sensitive)

@@ -126,12 +126,16 @@ def test_case_insensitive_choices_match_any_case() -> None:
 
 @pytest.mark.parametrize(
     "option",
-    [{"parser": str.upper}, {"clamp": True, "min": 0}, {"exists": True}, {"resolve_path": True}],
+    [
+        {"parser": str.upper},
+        {"clamp": True, "min": 0},
+        {"exists": True},
+        {"resolve_path": True},
+        {"dir_okay": False},
+    ],
 )
 def test_what_birbctl_does_not_convert_is_left_to_typer(option: dict[str, Any]) -> None:
-    annotation = Path if "exists" in option or "resolve_path" in option else int
-    if "parser" in option:
-        annotation = str
+    annotation = int if "clamp" in option else str if "parser" in option else Path
     assert coercion._runtime_param(typer_parameter(annotation, **option)[0]) is None
 
 
