@@ -32,13 +32,13 @@ from birbctl.codec.etf import HAVE_C_DECODER, encode_etf
 from birbctl.options import EtfStyle
 from birbctl.protocol.wire import Compression, Encoding
 from birbctl.proxy.relay import GatewayRelay, RelayEvent
-from birbctl.transport.deflate import LOOPBACK_ZLIB_LEVEL
+from birbctl.transport.deflate import LIVE_ZLIB_LEVEL
 
 
 def bare(frames: list[bytes]) -> int:
     """What any re-compressing proxy pays: inflate, deflate at the relay's level."""
     inflate = zlib.decompressobj().decompress
-    deflater = zlib.compressobj(LOOPBACK_ZLIB_LEVEL)
+    deflater = zlib.compressobj(LIVE_ZLIB_LEVEL)
     compress, flush, sync = deflater.compress, deflater.flush, zlib.Z_SYNC_FLUSH
     for frame in frames:
         compress(inflate(frame))
@@ -108,7 +108,7 @@ def main() -> None:
     print(
         f"{args.messages} MESSAGE_CREATE frames (zlib-stream, JSON {avg(json_frames):.0f} B "
         f"and ETF {avg(etf_frames):.0f} B compressed); "
-        f"{args.rounds} paired rounds; zlib level toward the bot {LOOPBACK_ZLIB_LEVEL}; "
+        f"{args.rounds} paired rounds; zlib level toward the bot {LIVE_ZLIB_LEVEL}; "
         f"C ETF decoder: {'yes' if HAVE_C_DECODER else 'no'}\n"
     )
     for encoding, frames in ((Encoding.JSON, json_frames), (Encoding.ETF, etf_frames)):

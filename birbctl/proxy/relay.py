@@ -7,12 +7,12 @@ time only from the injected clock.
 Upstream -> bot. Discord compresses a connection as one stream, so the proxy cannot
 forward frames and still read or change them: the relay inflates what upstream sends
 with its own context (transport/inflate.py, bounded), decodes each complete message and
-compresses it again toward the bot with a deflater of its own (zlib-stream: a sync flush
-per message, level 0 since the bot is on this machine; zstd-stream: the emulator's
-block-flushed stream). Without compression a frame goes out exactly as it came, text or
-binary. Every message passes byte-for-byte except READY, whose `d.resume_gateway_url`
-becomes `resume_url_for(real_url)`: the new URL is spliced into the message's own bytes
-(JSON, or ETF's BINARY_EXT value after the key), so every other byte of READY stays as
+compresses it again toward the bot with a deflater of its own (zlib-stream: a sync
+flush per message, level 1 as the emulator's; zstd-stream: the emulator's block-flushed
+stream). Without compression a frame goes out exactly as it came, text or binary. Every
+message passes byte-for-byte except READY, whose `d.resume_gateway_url` becomes
+`resume_url_for(real_url)`: the new URL is spliced into the message's own bytes (JSON,
+or ETF's BINARY_EXT value after the key), so every other byte of READY stays as
 upstream wrote it, atoms included; the splice is checked by decoding it, and if the key
 is not found exactly once the payload is re-encoded instead (orjson; ETF as the gateway
 writes it, `EtfStyle.SERVER`).
@@ -92,7 +92,7 @@ from birbctl.protocol.payloads import redact
 from birbctl.protocol.status import GatewayStatus
 from birbctl.protocol.wire import ETF_VERSION, Compression, Direction, Encoding
 from birbctl.proxy.routes import SessionShards
-from birbctl.transport.deflate import LOOPBACK_ZLIB_LEVEL, make_deflater
+from birbctl.transport.deflate import LIVE_ZLIB_LEVEL, make_deflater
 from birbctl.transport.inflate import DEFAULT_MAX_MESSAGE, make_inflater
 
 __all__ = ["Frame", "GatewayRelay", "RelayBroken", "RelayClose", "RelayEvent"]
@@ -165,9 +165,8 @@ class GatewayRelay:
         self._shards = shards
         self._clock = clock
         self._inflate = make_inflater(compress, max_size=max_size).feed
-        # Toward a bot on loopback (transport/deflate.py): the proxy's budget is 0.5 ms a
-        # dispatch, and compressing for a local socket only spends it.
-        deflater = make_deflater(compress, zlib_level=LOOPBACK_ZLIB_LEVEL)
+        # The live level (transport/deflate.py): the proxy's budget is 0.5 ms a dispatch.
+        deflater = make_deflater(compress, zlib_level=LIVE_ZLIB_LEVEL)
         self._deflate: Callable[[bytes], bytes] | None = (
             None if compress is Compression.NONE else deflater.frame
         )

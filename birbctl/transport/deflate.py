@@ -31,9 +31,7 @@ class ZlibStreamDeflater:
     compress = Compression.ZLIB_STREAM
 
     def __init__(self, level: int = 6) -> None:
-        # Level 0 writes stored blocks and never searches: the smallest state will do.
-        mem_level = 1 if level == 0 else 8
-        self._deflate = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS, mem_level)
+        self._deflate = zlib.compressobj(level)
 
     def frame(self, message: bytes) -> bytes:
         return self._deflate.compress(message) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
@@ -64,12 +62,6 @@ class ZstdStreamDeflater:
 #: message compresses in a cold cache: level 6 cost ~60 us a message there, level 1
 #: ~15 us, for frames ~30% larger (still ~8x smaller than the JSON).
 LIVE_ZLIB_LEVEL = 1
-
-#: zlib level toward a client on this machine (the proxy toward a bot: it listens on
-#: loopback only, so its bytes never cross a network). Level 0 is still zlib-stream,
-#: 00 00 ff ff after each message, in stored blocks: the bot inflates a copy, and the
-#: proxy saves ~10 us of its ~80 us a dispatch (bench/proxy.py).
-LOOPBACK_ZLIB_LEVEL = 0
 
 
 def make_deflater(compress: Compression, *, zlib_level: int = 6) -> Deflater:

@@ -76,10 +76,6 @@ def test_the_bot_gets_upstreams_messages_with_readys_url_rewritten(
         assert all(a is b for i, (a, b) in pairs if i != READY_AT)
     if compress is Compression.ZLIB_STREAM:
         assert all(isinstance(f, bytes) and f.endswith(b"\x00\x00\xff\xff") for f in bot.frames)
-        # Stored blocks (level 0: the bot is on this machine): each message's own bytes
-        # are in its frame, uncompressed.
-        pairs = zip(bot.messages, bot.frames, strict=True)
-        assert all(message in frame for message, frame in pairs)
 
 
 @pytest.mark.parametrize("compress", [Compression.ZLIB_STREAM, Compression.ZSTD_STREAM])
