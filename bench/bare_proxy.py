@@ -3,7 +3,7 @@
 One aiohttp server on 127.0.0.1 (port 0; it prints its ws:// URL). Each websocket, at
 any path, opens the same path and query on the upstream gateway and pumps: upstream to
 bot, each zlib-stream frame inflated with one context and deflated again with another
-(level 0 and a sync flush, as birbctl proxy does toward a bot); bot to upstream, each
+(level 1 and a sync flush, as birbctl proxy does toward a bot); bot to upstream, each
 frame as it came. No JSON parsing, no views, no faults, no control socket, no REST:
 what birbctl proxy adds on top of this is its own cost.
 
@@ -20,6 +20,8 @@ import zlib
 import aiohttp
 from aiohttp import web
 
+from birbctl.transport.deflate import LIVE_ZLIB_LEVEL
+
 SUFFIX = b"\x00\x00\xff\xff"
 
 
@@ -34,7 +36,7 @@ async def relay(request: web.Request) -> web.WebSocketResponse:
 
     async def down() -> None:
         inflate = zlib.decompressobj().decompress
-        deflater = zlib.compressobj(0, zlib.DEFLATED, zlib.MAX_WBITS, 1)
+        deflater = zlib.compressobj(LIVE_ZLIB_LEVEL)
         compress, flush, sync = deflater.compress, deflater.flush, zlib.Z_SYNC_FLUSH
         pending = b""
         async for message in upstream:

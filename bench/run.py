@@ -334,7 +334,7 @@ def run_proxy(report: Report, sizes: Sizes, tmp: Path) -> None:
     report.note(
         "proxy",
         "The floor is bench/bare_proxy.py: an aiohttp relay that inflates each upstream "
-        "frame and deflates it again toward the client (level 0, as birbctl proxy), and "
+        "frame and deflates it again toward the client (level 1, as birbctl proxy), and "
         "does nothing else (no parsing, views, faults or control). On a machine with fewer "
         "cores than busy processes (emulator, relay, client), the latency either adds is "
         "mostly time spent waiting for a CPU.",

@@ -78,6 +78,23 @@ def test_the_bot_gets_upstreams_messages_with_readys_url_rewritten(
         assert all(isinstance(f, bytes) and f.endswith(b"\x00\x00\xff\xff") for f in bot.frames)
 
 
+def test_the_bots_zlib_stream_needs_one_context_for_the_connection() -> None:
+    """Toward the bot, messages refer back to earlier ones, as Discord's do: a bot that
+    inflates each message on its own (the classic zlib-stream bug) fails through the
+    proxy as it would against Discord, instead of working by luck (level 0 would hide it)."""
+    messages = session_messages(Encoding.JSON)
+    frames = upstream_frames(messages, Encoding.JSON, Compression.ZLIB_STREAM)
+    bot, _ = relay_session(Encoding.JSON, Compression.ZLIB_STREAM, frames)
+    check_same_session(messages, bot.messages)
+    alone = []
+    for frame, message in zip(bot.frames[1:], bot.messages[1:], strict=True):
+        try:
+            alone.append(zlib.decompressobj(-zlib.MAX_WBITS).decompress(frame) == message)
+        except zlib.error:
+            alone.append(False)
+    assert not all(alone)
+
+
 @pytest.mark.parametrize("compress", [Compression.ZLIB_STREAM, Compression.ZSTD_STREAM])
 @pytest.mark.parametrize("encoding", ENCODINGS)
 def test_messages_split_across_frames_arrive_whole(
