@@ -427,10 +427,9 @@ def main() -> None:
         middle = "bench/bare_proxy.py"
     print(
         f"{os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
-        f"emulator: one `birbctl serve --event-rate R` process; proxy: one "
-        f"{middle} "
-        f"process; client: this process, two connections (direct, "
-        f"through the proxy), zlib-stream JSON, all intents; window {args.seconds:g} s, "
+        f"emulator: one `birbctl serve --event-rate R` process; proxy: one {middle} process; "
+        f"client: this process, two connections (direct, through the proxy), zlib-stream "
+        f"JSON, all intents; window {args.seconds:g} s, "
         f"{args.rounds} rounds per rate"
     )
     print(f"command: python bench/proxy.py {' '.join(sys.argv[1:])}".rstrip())

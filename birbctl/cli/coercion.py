@@ -56,20 +56,15 @@ class Commands(TyperGroup):
         return params
 
 
-def install(params: Iterable[Any]) -> int:
-    """Give each of `params` that birbctl can convert its own converter; return how
-    many got one."""
+def install(params: Iterable[Any]) -> None:
+    """Give each of `params` that birbctl can convert its own converter."""
     if not HOOKED:
-        return 0  # pragma: no cover
-    count = 0
+        return  # pragma: no cover
     for param in params:
-        if not isinstance(param, _TyperParameter):
-            continue
-        runtime = _runtime_param(param)
-        if runtime is not None:
-            param._runtime_param = runtime
-            count += 1
-    return count
+        if isinstance(param, _TyperParameter):
+            runtime = _runtime_param(param)
+            if runtime is not None:
+                param._runtime_param = runtime
 
 
 def _runtime_param(param: Any) -> Any | None:
@@ -88,7 +83,7 @@ def _runtime_param(param: Any) -> Any | None:
 
 
 def _converter(annotation: Any, info: Any) -> Convert | None:
-    if getattr(info, "clamp", False) or getattr(info, "formats", None):
+    if info.clamp or info.formats:
         return None
     if annotation is str:
         return str

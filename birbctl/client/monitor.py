@@ -182,8 +182,7 @@ class ShardMonitor:
         the receive path (bench/metrics.py), so only `--metrics` asks."""
         if self.bytes is None:
             meter = self.bytes = ByteMeter()
-            if hasattr(self.ws, "make_reader"):  # a Websocket (tests hand in stand-ins)
-                self.ws.make_reader = partial(MeteredReader, meter=meter)
+            self.ws.make_reader = partial(MeteredReader, meter=meter)
 
     def _log(self, text: str, level: Level) -> None:
         line = LogLine(self.clock(), self.shard_id, text, level)
