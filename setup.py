@@ -1,5 +1,5 @@
-"""Builds the optional C accelerators (ETF decoding, capture lines); birbctl falls back
-to pure Python without them, with the same results."""
+"""Builds the optional C accelerators (ETF decoding, capture lines, the receive path);
+birbctl falls back to pure Python without them, with the same results."""
 
 from setuptools import Extension, setup
 
@@ -13,6 +13,11 @@ setup(
         Extension(
             "birbctl.capture._lines_c",
             sources=["birbctl/capture/_lines_c.c"],
+            optional=True,
+        ),
+        Extension(
+            "birbctl.transport._receive_c",
+            sources=["birbctl/transport/_receive_c.c"],
             optional=True,
         ),
     ]

@@ -15,13 +15,14 @@ from birbctl.codec.json import decode_json, json_error
 from birbctl.errors import DecodeError
 from birbctl.protocol.wire import Compression, Encoding
 from birbctl.transport.inflate import DEFAULT_MAX_MESSAGE, Inflater, make_inflater
+from birbctl.transport.receive import frame_reader
 
 
 def message_decoder(encoding: Encoding) -> Callable[[bytes], Any]:
     """bytes -> payload for one encoding; ETF snowflakes become str, as in JSON, and ETF
     nesting stops at MAX_DEPTH (JSON's is found by orjson: see codec/depth.py).
 
-    Raises DecodeError, or orjson.JSONDecodeError for JSON (converted by the caller:
+    Raises DecodeError, or orjson.JSONDecodeError for JSON (converted by `locate`:
     a wrapper would cost a call per message).
     """
     if encoding == Encoding.JSON:
@@ -31,61 +32,48 @@ def message_decoder(encoding: Encoding) -> Callable[[bytes], Any]:
     return decode_gateway_etf
 
 
-class PacketReader:
-    """One per connection: it owns the connection's inflate context."""
+def locate(exc: BaseException, message: bytes, frame: int) -> BaseException:
+    """A decode failure placed at its frame: the error the user sees."""
+    if isinstance(exc, orjson.JSONDecodeError):
+        return json_error(exc, message).located(frame=frame)
+    if isinstance(exc, DecodeError):
+        return exc.located(frame=frame)
+    return exc
 
-    __slots__ = (
-        "_decode",
-        "_inflate",
-        "encoding",
-        "frames",
-        "inflater",
-        "last_message",
-    )
+
+#: What `locate` places; anything else is a bug and passes unchanged.
+LOCATED = (DecodeError, orjson.JSONDecodeError)
+
+
+class PacketReader:
+    """One per connection: it owns the connection's inflate context.
+
+    `feed(frame)` returns the payload the frame completes, or None while a message spans
+    frames; `feed_kept(frame)` also keeps the inflated message in `last_message` (for
+    views that show sizes or raw bytes; the plain `feed()` skips that work). Both raise
+    DecodeError (InflateError for the transport) located at the frame; after an
+    InflateError the inflate context is broken and the connection must go.
+    """
+
+    __slots__ = ("_frames", "encoding", "feed", "feed_kept", "inflater")
 
     def __init__(
         self, encoding: Encoding, compress: Compression, *, max_size: int = DEFAULT_MAX_MESSAGE
     ) -> None:
         self.encoding = encoding
         self.inflater: Inflater = make_inflater(compress, max_size=max_size)
-        self._inflate = self.inflater.feed
-        self._decode = message_decoder(encoding)
-        self.frames = 0
-        self.last_message: bytes | str = b""  # the last inflated message, set by feed_kept()
+        self._frames = frame_reader(
+            self.inflater.feed, message_decoder(encoding), decode_json, LOCATED, locate
+        )
+        self.feed: Callable[[bytes | str], Any | None] = self._frames.feed
+        self.feed_kept: Callable[[bytes | str], Any | None] = self._frames.feed_kept
 
-    def feed(self, frame: bytes | str) -> Any | None:
-        """The payload this frame completes, or None while a message spans frames.
+    @property
+    def frames(self) -> int:
+        """Frames fed so far (errors count them from 1)."""
+        return self._frames.frames
 
-        Raises DecodeError (InflateError for the transport) located at the frame; after
-        an InflateError the inflate context is broken and the connection must go.
-        """
-        self.frames += 1
-        try:
-            if type(frame) is str:  # text frames only come uncompressed, JSON
-                return decode_json(frame)
-            message = self._inflate(frame)  # type: ignore[arg-type]
-            if message is None:
-                return None
-            return self._decode(message)
-        except DecodeError as exc:
-            raise exc.located(frame=self.frames) from None
-        except orjson.JSONDecodeError as exc:
-            raise json_error(exc, message or b"").located(frame=self.frames) from None
-
-    def feed_kept(self, frame: bytes | str) -> Any | None:
-        """`feed()`, also keeping the inflated message in `last_message` (for views that
-        show sizes or raw bytes; the plain `feed()` skips that work)."""
-        self.frames += 1
-        try:
-            if type(frame) is str:
-                self.last_message = frame
-                return decode_json(frame)
-            message = self._inflate(frame)  # type: ignore[arg-type]
-            if message is None:
-                return None
-            self.last_message = message
-            return self._decode(message)
-        except DecodeError as exc:
-            raise exc.located(frame=self.frames) from None
-        except orjson.JSONDecodeError as exc:
-            raise json_error(exc, message or b"").located(frame=self.frames) from None
+    @property
+    def last_message(self) -> bytes | str:
+        """The last message `feed_kept()` inflated, or the last text frame."""
+        return self._frames.last_message

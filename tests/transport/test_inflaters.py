@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,34 @@ from birbctl.errors import InflateError
 from birbctl.protocol.wire import Compression
 from birbctl.transport.deflate import make_deflater
 from birbctl.transport.inflate import (
+    DEFAULT_MAX_MESSAGE,
+    CZlibStreamInflater,
     IdentityInflater,
+    Inflater,
     ZlibStreamInflater,
     ZstdStreamInflater,
     make_inflater,
+)
+
+
+def c_zlib(max_size: int = DEFAULT_MAX_MESSAGE) -> Inflater:
+    assert CZlibStreamInflater is not None
+    return CZlibStreamInflater(max_size)
+
+
+#: The zlib-stream rule in Python and its C twin (when built): every zlib test runs both.
+ZLIB = pytest.mark.parametrize(
+    "zlib_inflater",
+    [
+        pytest.param(ZlibStreamInflater, id="python"),
+        pytest.param(
+            c_zlib,
+            id="c",
+            marks=pytest.mark.skipif(
+                CZlibStreamInflater is None, reason="the C receive path was not built"
+            ),
+        ),
+    ],
 )
 
 MESSAGES = [
@@ -26,7 +51,7 @@ MESSAGES = [
 ]
 
 
-def feed_all(inflater: ZlibStreamInflater | ZstdStreamInflater, frames: list[bytes]) -> list[bytes]:
+def feed_all(inflater: Inflater, frames: list[bytes]) -> list[bytes]:
     out: list[bytes] = []
     for frame in frames:
         message = inflater.feed(frame)
@@ -38,14 +63,20 @@ def feed_all(inflater: ZlibStreamInflater | ZstdStreamInflater, frames: list[byt
 @pytest.mark.parametrize(
     "name", ["twilight_zlib_stream_hello", "erlpack_issue55_zlib_stream_hello"]
 )
-def test_zlib_vector_decodes(vectors: Path, name: str) -> None:
-    message = ZlibStreamInflater().feed((vectors / f"{name}.bin").read_bytes())
+@ZLIB
+def test_zlib_vector_decodes(
+    vectors: Path, name: str, zlib_inflater: Callable[..., Inflater]
+) -> None:
+    message = zlib_inflater().feed((vectors / f"{name}.bin").read_bytes())
     assert message is not None
     assert json.loads(message) == json.loads((vectors / f"{name}.expected.json").read_text())
 
 
-def test_discordbm_frames_share_one_inflate_context(vectors: Path) -> None:
-    inflater = ZlibStreamInflater()
+@ZLIB
+def test_discordbm_frames_share_one_inflate_context(
+    vectors: Path, zlib_inflater: Callable[..., Inflater]
+) -> None:
+    inflater = zlib_inflater()
     for i in range(3):
         message = inflater.feed((vectors / f"discordbm_zlib_stream_frame{i}.bin").read_bytes())
         assert message is not None
@@ -55,7 +86,7 @@ def test_discordbm_frames_share_one_inflate_context(vectors: Path) -> None:
         assert json.loads(message) == expected
     # Frame 1 alone cannot be inflated: the context is the connection's, not the frame's.
     with pytest.raises(InflateError):
-        ZlibStreamInflater().feed((vectors / "discordbm_zlib_stream_frame1.bin").read_bytes())
+        zlib_inflater().feed((vectors / "discordbm_zlib_stream_frame1.bin").read_bytes())
 
 
 def test_zstd_vector_decodes(vectors: Path) -> None:
@@ -76,23 +107,25 @@ def _split_everywhere(frames: list[bytes]) -> list[list[bytes]]:
     return variants
 
 
-def _assert_split_invariant(
-    make: type[ZlibStreamInflater] | type[ZstdStreamInflater], frames: list[bytes]
-) -> None:
+def _assert_split_invariant(make: Callable[[], Inflater], frames: list[bytes]) -> None:
     expected = feed_all(make(), frames)
     for variant in _split_everywhere(frames):
         assert feed_all(make(), variant) == expected
 
 
-def test_zlib_messages_spanning_frames_at_every_byte(vectors: Path) -> None:
+@ZLIB
+def test_zlib_messages_spanning_frames_at_every_byte(
+    vectors: Path, zlib_inflater: Callable[..., Inflater]
+) -> None:
     frames = [(vectors / f"discordbm_zlib_stream_frame{i}.bin").read_bytes() for i in range(3)]
-    _assert_split_invariant(ZlibStreamInflater, frames)
+    _assert_split_invariant(zlib_inflater, frames)
 
 
-def test_zlib_generated_stream_at_every_byte() -> None:
+@ZLIB
+def test_zlib_generated_stream_at_every_byte(zlib_inflater: Callable[..., Inflater]) -> None:
     frames = zlib_stream(MESSAGES)
-    assert feed_all(ZlibStreamInflater(), frames) == MESSAGES
-    _assert_split_invariant(ZlibStreamInflater, frames)
+    assert feed_all(zlib_inflater(), frames) == MESSAGES
+    _assert_split_invariant(zlib_inflater, frames)
 
 
 def test_zstd_vector_at_every_byte(vectors: Path) -> None:
@@ -108,10 +141,11 @@ def test_zstd_generated_stream_at_every_byte(frame_per_message: bool) -> None:
     _assert_split_invariant(ZstdStreamInflater, frames)
 
 
-def test_zlib_cap_on_one_message() -> None:
+@ZLIB
+def test_zlib_cap_on_one_message(zlib_inflater: Callable[..., Inflater]) -> None:
     [bomb] = zlib_stream([b"\x00" * 1_000_000])
     with pytest.raises(InflateError, match="cap"):
-        ZlibStreamInflater(max_size=64 * 1024).feed(bomb)
+        zlib_inflater(max_size=64 * 1024).feed(bomb)
 
 
 def test_zstd_cap_on_one_message() -> None:
@@ -120,16 +154,18 @@ def test_zstd_cap_on_one_message() -> None:
         ZstdStreamInflater(max_size=64 * 1024).feed(bomb)
 
 
-def test_zlib_without_end_marker_is_bounded() -> None:
-    inflater = ZlibStreamInflater(max_size=1000)
+@ZLIB
+def test_zlib_without_end_marker_is_bounded(zlib_inflater: Callable[..., Inflater]) -> None:
+    inflater = zlib_inflater(max_size=1000)
     inflater.feed(b"\x78\x9c" + b"\x01" * 600)
     with pytest.raises(InflateError, match="no end of message"):
         inflater.feed(b"\x01" * 600)
 
 
-def test_zlib_corrupt_frame_says_where() -> None:
+@ZLIB
+def test_zlib_corrupt_frame_says_where(zlib_inflater: Callable[..., Inflater]) -> None:
     frames = zlib_stream(MESSAGES[:2])
-    inflater = ZlibStreamInflater()
+    inflater = zlib_inflater()
     inflater.feed(frames[0])
     broken = bytes([frames[1][0] ^ 0xFF]) + frames[1][1:]
     with pytest.raises(InflateError, match="corrupt zlib-stream") as info:
@@ -149,7 +185,8 @@ def test_identity_and_factory() -> None:
     with pytest.raises(InflateError):
         IdentityInflater(max_size=2).feed(b"abc")
     assert isinstance(make_inflater(Compression.NONE), IdentityInflater)
-    assert isinstance(make_inflater(Compression.ZLIB_STREAM), ZlibStreamInflater)
+    zlib_class = ZlibStreamInflater if CZlibStreamInflater is None else CZlibStreamInflater
+    assert isinstance(make_inflater(Compression.ZLIB_STREAM), zlib_class)
     assert isinstance(make_inflater(Compression.ZSTD_STREAM), ZstdStreamInflater)
     assert [make_inflater(c).compress for c in Compression] == list(Compression)
     assert [make_deflater(c).compress for c in Compression] == list(Compression)

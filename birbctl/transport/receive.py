@@ -1,0 +1,92 @@
+"""FrameReader: one connection's frames in, payloads out (inflate, then decode).
+
+Every frame of a live connection goes through `feed`, so it is the receive path's hot
+loop; `frame_reader()` hands out its C twin (_receive_c.c) when that was built. Both
+count frames and place the errors they are given to catch at the frame, through the
+`locate` function the caller passes: where a failure is reported is the caller's rule,
+written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from birbctl.transport import _receive_c
+
+Locate = Callable[[BaseException, bytes, int], BaseException]
+
+
+class FrameReader:
+    """The rule in Python: text frames go to `text` whole; binary frames go through
+    `inflate`, which returns a message or None while one spans frames, then `decode`.
+    An error of a `catch` type is replaced by `locate(error, message so far, frame)`."""
+
+    __slots__ = ("_catch", "_decode", "_inflate", "_locate", "_text", "frames", "last_message")
+
+    def __init__(
+        self,
+        inflate: Callable[[bytes], bytes | None],
+        decode: Callable[[bytes], Any],
+        text: Callable[[str], Any],
+        catch: tuple[type[BaseException], ...],
+        locate: Locate,
+    ) -> None:
+        self._inflate = inflate
+        self._decode = decode
+        self._text = text
+        self._catch = catch
+        self._locate = locate
+        self.frames = 0
+        self.last_message: bytes | str = b""  # set by feed_kept()
+
+    def feed(self, frame: bytes | str) -> Any | None:
+        """The payload this frame completes, or None while a message spans frames."""
+        self.frames += 1
+        message: bytes | None = None
+        try:
+            if type(frame) is str:
+                return self._text(frame)
+            message = self._inflate(frame)  # type: ignore[arg-type]
+            if message is None:
+                return None
+            return self._decode(message)
+        except self._catch as exc:
+            raise self._locate(exc, message or b"", self.frames) from None
+
+    def feed_kept(self, frame: bytes | str) -> Any | None:
+        """`feed()`, also keeping the inflated message (or the text frame) in
+        `last_message`, for views that show sizes or raw bytes."""
+        self.frames += 1
+        message: bytes | None = None
+        try:
+            if type(frame) is str:
+                self.last_message = frame
+                return self._text(frame)
+            message = self._inflate(frame)  # type: ignore[arg-type]
+            if message is None:
+                return None
+            self.last_message = message
+            return self._decode(message)
+        except self._catch as exc:
+            raise self._locate(exc, message or b"", self.frames) from None
+
+
+CFrameReader: type[_receive_c.FrameReader] | None
+try:
+    from birbctl.transport._receive_c import FrameReader as CFrameReader
+except ImportError:  # built without a C compiler: the Python class does the same work
+    CFrameReader = None
+
+
+def frame_reader(
+    inflate: Callable[[bytes], bytes | None],
+    decode: Callable[[bytes], Any],
+    text: Callable[[str], Any],
+    catch: tuple[type[BaseException], ...],
+    locate: Locate,
+) -> FrameReader | _receive_c.FrameReader:
+    """A connection's FrameReader: the C twin when it was built."""
+    make = FrameReader if CFrameReader is None else CFrameReader
+    return make(inflate, decode, text, catch, locate)
