@@ -4,7 +4,7 @@ the monitor, with metrics off and on, one run.
 The path is the Websocket's own reader (`Websocket._read`, fed from an in-memory
 connection instead of a socket, so loopback and the kernel do not drown the difference)
 for a READY shard with its ShardMonitor, as `birbctl connect` runs it. On: the monitor
-meters bytes (its counting reader) and a real endpoint is served (prometheus_client's
+meters bytes (adds up its readers' byte counts) and a real endpoint is served (prometheus_client's
 HTTP server on its thread, over the ShardCollector), which another process (Prometheus'
 part) scrapes once during every round that has metrics on (a round is well under a
 second: a scrape interval far shorter than any real one). Off: the same shard without
@@ -15,12 +15,12 @@ bench/codec.py does, on MESSAGE_CREATE-sized payloads (JSON, zlib-stream): per C
 second of the whole process (the scrape thread's CPU included), the headline, which
 other processes on a shared machine disturb far less; and per wall-clock second.
 
-Last run (2 cores shared with other work, load average 3.5): per CPU second 0.976 on/off
-(median of 41 paired rounds; best of each 0.990), per wall-clock second 0.979 (0.988).
-Of what it costs, the byte counting is about 1% (MeteredReader: its first version,
-which called PacketReader.feed and wrapped the inflater, cost 4%), a scrape 1.3 to 3 ms
-of CPU (prometheus_client's formatting and HTTP, for one shard). The spread of single
-rounds (0.5 to 2) is the machine's neighbours; the medians repeat within about 0.02.
+Last run (2 cores, load average 0.7): per CPU second 0.960 on/off (median of 21 paired
+rounds), per wall-clock second 0.966. Every connection's reader counts its bytes (a C
+counter, or two additions in the Python twin), so on and off read frames alike; what
+`--metrics` adds is a scrape, 1.3 to 3 ms of CPU (prometheus_client's formatting and
+HTTP, for one shard), and the sent side's count. The spread of single rounds (0.8 to
+1.2) is the machine's neighbours; the medians repeat within about 0.02.
 
 Run: python bench/metrics.py [--messages N] [--rounds R]
 """
@@ -47,7 +47,6 @@ from codec import message_create, zlib_frames
 
 from birbctl.client.monitor import ShardMonitor
 from birbctl.client.websocket import Websocket, _Connection
-from birbctl.codec.packets import PacketReader
 from birbctl.metrics.address import MetricsAddress
 from birbctl.metrics.collector import LoopBridge, ShardCollector
 from birbctl.metrics.endpoint import MetricsEndpoint
@@ -89,7 +88,7 @@ def ready_shard(metered: bool) -> tuple[Websocket, ShardMonitor, _Connection]:
         monitor.meter_bytes()
     session = ws.session
     session.connect()
-    conn = _Connection(1, URL, PacketReader(Encoding.JSON, Compression.ZLIB_STREAM))
+    conn = _Connection(1, URL, ws.make_reader(Encoding.JSON, Compression.ZLIB_STREAM))
     ws._conn = conn
     for action in session.actions():  # at OpenConnection the monitor swaps the reader
         for listener in ws._listeners:

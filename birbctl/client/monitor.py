@@ -16,7 +16,6 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from birbctl.client.snapshot import PingSnapshot, ShardSnapshot, close_words
@@ -173,12 +172,12 @@ class ShardMonitor:
         self._ended = ended
 
     def meter_bytes(self) -> None:
-        """Count bytes received (as framed and as inflated) and sent from now on: each
-        new connection of the Websocket reads through a counting reader. About 1% of
-        the receive path (bench/metrics.py), so only `--metrics` asks."""
+        """Count bytes received (as framed and as inflated) and sent from now on, over
+        each new connection of the Websocket. Only `--metrics` asks: the sent side
+        measures every payload it sends."""
         if self.bytes is None:
             meter = self.bytes = ByteMeter()
-            self.ws.make_reader = partial(MeteredReader, meter=meter)
+            self.ws.make_reader = meter.reader
 
     def _log(self, text: str, level: Level) -> None:
         line = LogLine(self.clock(), self.shard_id, text, level)
@@ -262,38 +261,35 @@ class ShardMonitor:
 
 
 class ByteMeter:
-    """Running byte counts of one shard, over all its connections."""
+    """Bytes received (as framed and as inflated) and sent, over all of a shard's
+    connections. Each connection's reader counts what it reads (the count costs nothing
+    measurable); this keeps the readers' totals as connections come and go."""
 
-    __slots__ = ("inflated", "received", "sent")
+    __slots__ = ("_earlier_inflated", "_earlier_received", "_reader", "sent")
 
     def __init__(self) -> None:
-        self.received = 0  # frames as they came over the wire
-        self.inflated = 0  # the messages they made, once inflated
+        self._reader: PacketReader | None = None
+        self._earlier_received = 0  # of the connections before the current one
+        self._earlier_inflated = 0
         self.sent = 0
 
+    def reader(self, encoding: Encoding, compress: Compression) -> PacketReader:
+        """A new connection's reader (the Websocket's `make_reader`): from now on the
+        connection before it reads nothing more (the Websocket stops reading it)."""
+        if self._reader is not None:
+            self._earlier_received += self._reader.received_bytes
+            self._earlier_inflated += self._reader.inflated_bytes
+        self._reader = PacketReader(encoding, compress)
+        return self._reader
 
-class MeteredReader(PacketReader):
-    """A PacketReader that adds every frame's size, and every inflated message's, to a
-    ByteMeter. Text frames (uncompressed JSON) count the same on both sides.
+    @property
+    def received(self) -> int:
+        """Frames as they came over the wire."""
+        reader = self._reader
+        return self._earlier_received + (0 if reader is None else reader.received_bytes)
 
-    Both `feed` and `feed_kept` keep the message: its size is what is counted."""
-
-    __slots__ = ("meter",)
-
-    def __init__(self, encoding: Encoding, compress: Compression, meter: ByteMeter) -> None:
-        super().__init__(encoding, compress)
-        self.meter = meter
-        self.feed = self.feed_kept = self._counted
-
-    def _counted(self, frame: bytes | str) -> Any | None:
-        meter = self.meter
-        if type(frame) is str:
-            size = len(frame) if frame.isascii() else len(frame.encode())
-            meter.received += size
-            meter.inflated += size
-            return self._frames.feed_kept(frame)
-        meter.received += len(frame)
-        payload = self._frames.feed_kept(frame)
-        if payload is not None:  # a message completed: last_message is it, inflated
-            meter.inflated += len(self._frames.last_message)
-        return payload
+    @property
+    def inflated(self) -> int:
+        """The messages they made, once inflated."""
+        reader = self._reader
+        return self._earlier_inflated + (0 if reader is None else reader.inflated_bytes)

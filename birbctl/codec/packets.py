@@ -74,6 +74,16 @@ class PacketReader:
         return self._frames.frames
 
     @property
+    def received_bytes(self) -> int:
+        """Bytes of the frames fed so far, as they came (compressed; text as UTF-8)."""
+        return self._frames.received_bytes
+
+    @property
+    def inflated_bytes(self) -> int:
+        """Bytes of the messages those frames completed, inflated."""
+        return self._frames.inflated_bytes
+
+    @property
     def last_message(self) -> bytes | str:
         """The last message `feed_kept()` inflated, or the last text frame."""
         return self._frames.last_message

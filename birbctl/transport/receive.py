@@ -2,7 +2,8 @@
 
 Every frame of a live connection goes through `feed`, so it is the receive path's hot
 loop; `frame_reader()` hands out its C twin (_receive_c.c) when that was built. Both
-count frames and place the errors they are given to catch at the frame, through the
+count frames and bytes (as received and as inflated: what `--metrics` reports, free to
+count here), and place the errors they are given to catch at the frame, through the
 `locate` function the caller passes: where a failure is reported is the caller's rule,
 written once.
 """
@@ -21,9 +22,21 @@ Locate = Callable[[BaseException, bytes, int], BaseException]
 class FrameReader:
     """The rule in Python: text frames go to `text` whole; binary frames go through
     `inflate`, which returns a message or None while one spans frames, then `decode`.
-    An error of a `catch` type is replaced by `locate(error, message so far, frame)`."""
+    An error of a `catch` type is replaced by `locate(error, message so far, frame)`.
 
-    __slots__ = ("_catch", "_decode", "_inflate", "_locate", "_text", "frames", "last_message")
+    A text frame counts its UTF-8 size both as received and as inflated."""
+
+    __slots__ = (
+        "_catch",
+        "_decode",
+        "_inflate",
+        "_locate",
+        "_text",
+        "frames",
+        "inflated_bytes",
+        "last_message",
+        "received_bytes",
+    )
 
     def __init__(
         self,
@@ -39,6 +52,8 @@ class FrameReader:
         self._catch = catch
         self._locate = locate
         self.frames = 0
+        self.received_bytes = 0
+        self.inflated_bytes = 0
         self.last_message: bytes | str = b""  # set by feed_kept()
 
     def feed(self, frame: bytes | str) -> Any | None:
@@ -47,10 +62,13 @@ class FrameReader:
         message: bytes | None = None
         try:
             if type(frame) is str:
+                self._count_text(frame)
                 return self._text(frame)
+            self.received_bytes += len(frame)
             message = self._inflate(frame)  # type: ignore[arg-type]
             if message is None:
                 return None
+            self.inflated_bytes += len(message)
             return self._decode(message)
         except self._catch as exc:
             raise self._locate(exc, message or b"", self.frames) from None
@@ -63,14 +81,22 @@ class FrameReader:
         try:
             if type(frame) is str:
                 self.last_message = frame
+                self._count_text(frame)
                 return self._text(frame)
+            self.received_bytes += len(frame)
             message = self._inflate(frame)  # type: ignore[arg-type]
             if message is None:
                 return None
             self.last_message = message
+            self.inflated_bytes += len(message)
             return self._decode(message)
         except self._catch as exc:
             raise self._locate(exc, message or b"", self.frames) from None
+
+    def _count_text(self, frame: str) -> None:
+        size = len(frame) if frame.isascii() else len(frame.encode("utf-8", "surrogatepass"))
+        self.received_bytes += size
+        self.inflated_bytes += size
 
 
 CFrameReader: type[_receive_c.FrameReader] | None

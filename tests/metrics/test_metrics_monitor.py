@@ -209,11 +209,10 @@ def test_sends_the_rate_limit_held_back_reach_the_sample() -> None:
 
 
 @pytest.mark.parametrize("kept", [False, True])
-def test_the_metered_reader_reads_as_the_plain_one_and_counts_bytes(kept: bool) -> None:
+def test_readers_count_bytes_and_the_meter_adds_them_over_connections(kept: bool) -> None:
     import orjson
 
-    from birbctl.client.monitor import ByteMeter, MeteredReader
-    from birbctl.codec.packets import PacketReader
+    from birbctl.client.monitor import ByteMeter
     from birbctl.errors import DecodeError
     from birbctl.transport.deflate import ZlibStreamDeflater
 
@@ -223,16 +222,20 @@ def test_the_metered_reader_reads_as_the_plain_one_and_counts_bytes(kept: bool) 
     split = frames[7]
     frames[7:8] = [split[:5], split[5:]]  # a message over two frames
     meter = ByteMeter()
-    metered = MeteredReader(Encoding.JSON, Compression.ZLIB_STREAM, meter)
-    plain = PacketReader(Encoding.JSON, Compression.ZLIB_STREAM)
-    feed = metered.feed_kept if kept else metered.feed
-    got = [feed(f) for f in frames]
-    assert got == [plain.feed(f) for f in frames]
-    assert meter.received == sum(map(len, frames))
-    assert meter.inflated == sum(map(len, messages))
+    first = meter.reader(Encoding.JSON, Compression.ZLIB_STREAM)
+    feed = first.feed_kept if kept else first.feed
+    assert [feed(f) for f in frames][-1] == orjson.loads(messages[-1])
+    assert meter.received == first.received_bytes == sum(map(len, frames))
+    assert meter.inflated == first.inflated_bytes == sum(map(len, messages))
 
-    text = MeteredReader(Encoding.JSON, Compression.NONE, ByteMeter())
-    (text.feed_kept if kept else text.feed)('{"op":11,"d":"é"}')
-    assert text.meter.received == text.meter.inflated == len('{"op":11,"d":"é"}'.encode())
-    with pytest.raises(DecodeError, match="frame 2"):
-        (text.feed_kept if kept else text.feed)("{not json")
+    # A reconnect: the next connection's reader, text frames; the first one's bytes stay.
+    text = meter.reader(Encoding.JSON, Compression.NONE)
+    feed = text.feed_kept if kept else text.feed
+    lines = ['{"op":11,"d":"é ☃ 🐦"}', '{"op":11,"d":"\ud83d"}']
+    assert feed(lines[0]) == {"op": 11, "d": "é ☃ 🐦"}
+    with pytest.raises(DecodeError, match="frame 2"):  # a lone surrogate: counted all the same
+        feed(lines[1])
+    size = sum(len(line.encode("utf-8", "surrogatepass")) for line in lines)
+    assert text.received_bytes == text.inflated_bytes == size
+    assert meter.received == sum(map(len, frames)) + size
+    assert meter.inflated == sum(map(len, messages)) + size

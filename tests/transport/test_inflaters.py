@@ -15,6 +15,7 @@ from birbctl.transport.deflate import make_deflater
 from birbctl.transport.inflate import (
     DEFAULT_MAX_MESSAGE,
     CZlibStreamInflater,
+    CZstdStreamInflater,
     IdentityInflater,
     Inflater,
     ZlibStreamInflater,
@@ -38,6 +39,27 @@ ZLIB = pytest.mark.parametrize(
             id="c",
             marks=pytest.mark.skipif(
                 CZlibStreamInflater is None, reason="the C receive path was not built"
+            ),
+        ),
+    ],
+)
+
+
+def c_zstd(max_size: int = DEFAULT_MAX_MESSAGE) -> Inflater:
+    assert CZstdStreamInflater is not None
+    return CZstdStreamInflater(max_size)
+
+
+#: The zstd-stream rule in Python and its C twin (when built): every zstd test runs both.
+ZSTD = pytest.mark.parametrize(
+    "zstd_inflater",
+    [
+        pytest.param(ZstdStreamInflater, id="python"),
+        pytest.param(
+            c_zstd,
+            id="c",
+            marks=pytest.mark.skipif(
+                CZstdStreamInflater is None, reason="the C receive path was not built"
             ),
         ),
     ],
@@ -89,9 +111,10 @@ def test_discordbm_frames_share_one_inflate_context(
         zlib_inflater().feed((vectors / "discordbm_zlib_stream_frame1.bin").read_bytes())
 
 
-def test_zstd_vector_decodes(vectors: Path) -> None:
+@ZSTD
+def test_zstd_vector_decodes(vectors: Path, zstd_inflater: Callable[..., Inflater]) -> None:
     data = (vectors / "twilight_zstd_stream_hello.bin").read_bytes()
-    message = ZstdStreamInflater().feed(data)
+    message = zstd_inflater().feed(data)
     assert message is not None
     assert json.loads(message) == json.loads(
         (vectors / "twilight_zstd_stream_hello.expected.json").read_text()
@@ -128,17 +151,21 @@ def test_zlib_generated_stream_at_every_byte(zlib_inflater: Callable[..., Inflat
     _assert_split_invariant(zlib_inflater, frames)
 
 
-def test_zstd_vector_at_every_byte(vectors: Path) -> None:
+@ZSTD
+def test_zstd_vector_at_every_byte(vectors: Path, zstd_inflater: Callable[..., Inflater]) -> None:
     _assert_split_invariant(
-        ZstdStreamInflater, [(vectors / "twilight_zstd_stream_hello.bin").read_bytes()]
+        zstd_inflater, [(vectors / "twilight_zstd_stream_hello.bin").read_bytes()]
     )
 
 
 @pytest.mark.parametrize("frame_per_message", [False, True])
-def test_zstd_generated_stream_at_every_byte(frame_per_message: bool) -> None:
+@ZSTD
+def test_zstd_generated_stream_at_every_byte(
+    frame_per_message: bool, zstd_inflater: Callable[..., Inflater]
+) -> None:
     frames = zstd_stream(MESSAGES, frame_per_message=frame_per_message)
-    assert feed_all(ZstdStreamInflater(), frames) == MESSAGES
-    _assert_split_invariant(ZstdStreamInflater, frames)
+    assert feed_all(zstd_inflater(), frames) == MESSAGES
+    _assert_split_invariant(zstd_inflater, frames)
 
 
 @ZLIB
@@ -148,10 +175,11 @@ def test_zlib_cap_on_one_message(zlib_inflater: Callable[..., Inflater]) -> None
         zlib_inflater(max_size=64 * 1024).feed(bomb)
 
 
-def test_zstd_cap_on_one_message() -> None:
+@ZSTD
+def test_zstd_cap_on_one_message(zstd_inflater: Callable[..., Inflater]) -> None:
     [bomb] = zstd_stream([b"\x00" * 1_000_000])
     with pytest.raises(InflateError, match="cap"):
-        ZstdStreamInflater(max_size=64 * 1024).feed(bomb)
+        zstd_inflater(max_size=64 * 1024).feed(bomb)
 
 
 @ZLIB
@@ -173,11 +201,12 @@ def test_zlib_corrupt_frame_says_where(zlib_inflater: Callable[..., Inflater]) -
     assert info.value.offset == len(frames[0])
 
 
-def test_zstd_corrupt_frame_is_an_inflate_error() -> None:
+@ZSTD
+def test_zstd_corrupt_frame_is_an_inflate_error(zstd_inflater: Callable[..., Inflater]) -> None:
     with pytest.raises(InflateError):
-        ZstdStreamInflater().feed(b"\x28\xb5\x2f\xfd" + b"\xff" * 40)
+        zstd_inflater().feed(b"\x28\xb5\x2f\xfd" + b"\xff" * 40)
     with pytest.raises(InflateError, match="not a zstd frame"):
-        ZstdStreamInflater().feed(b"hello world, not zstd")
+        zstd_inflater().feed(b"hello world, not zstd")
 
 
 def test_identity_and_factory() -> None:
@@ -187,7 +216,8 @@ def test_identity_and_factory() -> None:
     assert isinstance(make_inflater(Compression.NONE), IdentityInflater)
     zlib_class = ZlibStreamInflater if CZlibStreamInflater is None else CZlibStreamInflater
     assert isinstance(make_inflater(Compression.ZLIB_STREAM), zlib_class)
-    assert isinstance(make_inflater(Compression.ZSTD_STREAM), ZstdStreamInflater)
+    zstd_class = ZstdStreamInflater if CZstdStreamInflater is None else CZstdStreamInflater
+    assert isinstance(make_inflater(Compression.ZSTD_STREAM), zstd_class)
     assert [make_inflater(c).compress for c in Compression] == list(Compression)
     assert [make_deflater(c).compress for c in Compression] == list(Compression)
     with pytest.raises(ValueError):
