@@ -285,7 +285,7 @@ static PyType_Spec Inflater_spec = {
 /* _ZstdBlockTracker (inflate.py): follows zstd frame and block headers, so that "all
  * bytes so far end a block" can stand for zlib's 00 00 ff ff. Same stages, same state
  * after an error (the tests keep feeding a broken context), same messages and offsets
- * (an offset is a position in the frame being fed, as the Python tracker has it). */
+ * (a position in the frame being fed; the inflater adds the bytes before it). */
 
 enum { STAGE_MAGIC, STAGE_FRAME_HEADER, STAGE_SKIPPABLE, STAGE_BLOCK_HEADER, STAGE_SKIP };
 
@@ -660,6 +660,37 @@ piece_size(PyObject *piece)
     return PyBytes_CheckExact(piece) ? PyBytes_GET_SIZE(piece) : PyObject_Length(piece);
 }
 
+/* The walker counts offsets from the first byte of the frame it was fed: an
+ * InflateError it raised gets `base`, the stream's bytes before that frame, added. */
+static void
+shift_offset(Py_ssize_t base)
+{
+    if (!PyErr_ExceptionMatches(inflate_error)) {
+        return;
+    }
+    PyObject *exc = take_exception();
+    if (exc == NULL) {
+        return;
+    }
+    PyObject *offset = PyObject_GetAttrString(exc, "offset");
+    PyObject *shifted = NULL;
+    if (offset != NULL) {
+        PyObject *add = PyLong_FromSsize_t(base);
+        if (add != NULL) {
+            shifted = offset == Py_None ? Py_NewRef(add) : PyNumber_Add(offset, add);
+            Py_DECREF(add);
+        }
+        Py_DECREF(offset);
+    }
+    if (shifted == NULL || PyObject_SetAttrString(exc, "offset", shifted) < 0) {
+        Py_XDECREF(shifted);
+        Py_DECREF(exc);
+        return;
+    }
+    Py_DECREF(shifted);
+    raise_object(exc);
+}
+
 /* Goes through the frame as ZstdStreamInflater.feed does: the decompressor gets it
  * whole (and, past the end of a zstd frame, what is left goes to a new one); the
  * message is complete when the header walker is on a block boundary. */
@@ -686,6 +717,7 @@ ZstdInflater_feed(ZstdInflater *self, PyObject *data)
         PyBuffer_Release(&view);
     }
     if (walked < 0) {
+        shift_offset(self->consumed + self->in_size);
         return NULL;
     }
     if (n > PY_SSIZE_T_MAX - self->in_size) {

@@ -247,7 +247,11 @@ class ZstdStreamInflater:
 
     def feed(self, data: bytes) -> bytes | None:
         tracker = self._tracker
-        tracker.feed(data)
+        try:
+            tracker.feed(data)
+        except InflateError as exc:  # the walker counts from this frame's first byte
+            exc.offset = self._consumed + self._in_size + (exc.offset or 0)
+            raise
         self._in_size += len(data)
         chunk = data
         while chunk:

@@ -23,9 +23,10 @@ from birbctl.errors import DecodeError, InflateError
 from birbctl.protocol.wire import ETF_VERSION
 from birbctl.transport.inflate import (
     ZLIB_SUFFIX,
-    ZlibStreamInflater,
-    ZstdStreamInflater,
+    Inflater,
     _ZstdBlockTracker,
+    zlib_stream_inflater,
+    zstd_stream_inflater,
 )
 
 #: zstd's Block_Maximum_Size. A flushed stream cuts a long message into blocks of exactly
@@ -88,11 +89,11 @@ def inflate_pieces(
 ) -> Iterator[tuple[int, int, bytes]]:
     """Yield (start, end, inflated bytes) for each cut of a raw stream that inflates to
     something; `start` includes any header bytes before it that inflated to nothing."""
-    inflater: ZlibStreamInflater | ZstdStreamInflater
+    inflater: Inflater
     if compress == "zlib-stream":
-        inflater, cuts = ZlibStreamInflater(max_size), zlib_cut_points(data)
+        inflater, cuts = zlib_stream_inflater(max_size), zlib_cut_points(data)
     else:
-        inflater, cuts = ZstdStreamInflater(max_size), zstd_cut_points(data)
+        inflater, cuts = zstd_stream_inflater(max_size), zstd_cut_points(data)
     start = 0  # first compressed byte not yet part of a yielded piece
     at = 0
     for end in cuts:

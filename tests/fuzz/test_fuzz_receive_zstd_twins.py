@@ -302,7 +302,7 @@ def test_big_messages_across_frames_and_blocks_at_the_cap() -> None:
 
 def test_header_errors_say_where_as_python_does() -> None:
     """The walker's own errors (bad magic, reserved block type) have the Python
-    tracker's text and offsets, which are positions in the frame being fed."""
+    tracker's text and offsets, which are positions in the stream."""
     first = ZstdStreamDeflater().frame(b'{"op": 11}')  # then the walker is at a block header
     cases = {
         "bad magic": [b"hello world, not zstd"],
@@ -318,11 +318,13 @@ def test_header_errors_say_where_as_python_does() -> None:
         errors = [r for r in got if r[0] == "error"]
         assert errors, name
         assert errors[0][1] == "InflateError", (name, errors)
-    # (text, frame, offset): the magic began 2 bytes before this frame did.
+    # (text, frame, offset): offsets count from the start of the stream, so a magic
+    # begun in the frame before is found where it began.
     got = assert_twins_inflate_alike(cases["bad magic across frames"], CAPS[0])
-    assert got[1][2:5] == ("byte -2: not a zstd frame (magic 0x6c6c6568)", None, -2)
+    assert got[1][2:5] == ("byte 0: not a zstd frame (magic 0x6c6c6568)", None, 0)
     got = assert_twins_inflate_alike(cases["reserved block after blocks"], CAPS[0])
-    assert got[1][2:5] == ("byte 5: corrupt zstd-stream: reserved block type", None, 5)
+    at = len(first) + 5
+    assert got[1][2:5] == (f"byte {at}: corrupt zstd-stream: reserved block type", None, at)
 
 
 def test_frames_of_any_bytes_like_type() -> None:
