@@ -173,8 +173,8 @@ class ShardMonitor:
 
     def meter_bytes(self) -> None:
         """Count bytes received (as framed and as inflated) and sent from now on, over
-        each new connection of the Websocket. Only `--metrics` asks: the sent side
-        measures every payload it sends."""
+        each new connection of the Websocket. Only `--metrics` asks, since sizing every
+        payload sent is work the other views do not need."""
         if self.bytes is None:
             meter = self.bytes = ByteMeter()
             self.ws.make_reader = meter.reader
