@@ -39,13 +39,14 @@ def _error(exc: BaseException) -> Outcome:
 
 
 def inflate_outcomes(inflater: Inflater, frames: Sequence[bytes]) -> list[Outcome]:
-    """What each frame gives, and what stays pending after it (errors do not stop it:
-    the twins must also agree on a broken context)."""
+    """What each frame gives, and what stays pending after it. Errors do not stop it
+    and any exception counts: the twins must also agree on a broken context (one broken
+    by a zstd cap error may go on to raise the zstd module's own EOFError)."""
     out: list[Outcome] = []
     for frame in frames:
         try:
             out.append(("message", inflater.feed(frame), inflater.pending()))
-        except BirbError as exc:
+        except Exception as exc:
             out.append((*_error(exc), inflater.pending()))
     return out
 

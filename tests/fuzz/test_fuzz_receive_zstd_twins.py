@@ -20,7 +20,7 @@ import orjson
 import pytest
 from fuzzkit import examples, mutate, split_randomly
 from fuzzseeds import gateway_messages, zstd_sessions
-from test_fuzz_receive_twins import Outcome, _error
+from test_fuzz_receive_twins import Outcome, _error, inflate_outcomes
 
 from birbctl.codec import packets
 from birbctl.codec.json import decode_json
@@ -46,19 +46,6 @@ CAPS = (128 * 1024 * 1024, 4096, 300, 40, 0)
 MAGIC = (0xFD2FB528).to_bytes(4, "little")
 
 
-def outcomes(inflater: Inflater, frames: Sequence[bytes]) -> list[Outcome]:
-    """What each frame gives, and what stays pending after it. Errors do not stop it
-    and any exception counts: a context broken by a cap error may go on to raise the
-    zstd module's own EOFError, and the twins must agree on that too."""
-    out: list[Outcome] = []
-    for frame in frames:
-        try:
-            out.append(("message", inflater.feed(frame), inflater.pending()))
-        except Exception as exc:
-            out.append((*_error(exc), inflater.pending()))
-    return out
-
-
 def python_zstd(max_size: int) -> Inflater:
     return ZstdStreamInflater(max_size)
 
@@ -69,8 +56,8 @@ def c_zstd(max_size: int) -> Inflater:
 
 
 def assert_twins_inflate_alike(frames: Sequence[bytes], max_size: int) -> list[Outcome]:
-    expected = outcomes(python_zstd(max_size), frames)
-    assert outcomes(c_zstd(max_size), frames) == expected
+    expected = inflate_outcomes(python_zstd(max_size), frames)
+    assert inflate_outcomes(c_zstd(max_size), frames) == expected
     return expected
 
 
@@ -332,7 +319,7 @@ def test_frames_of_any_bytes_like_type() -> None:
     do (the relay may hand either); text is refused by both."""
     for session in sessions():
         stream = b"".join(session)
-        expected = outcomes(c_zstd(1 << 20), session)
+        expected = inflate_outcomes(c_zstd(1 << 20), session)
         padded = memoryview(b"#" + stream + b"#")
         views: list[Any] = []
         at = 1
@@ -340,8 +327,8 @@ def test_frames_of_any_bytes_like_type() -> None:
             views.append(padded[at : at + len(frame)])
             at += len(frame)
         for frames in ([bytearray(f) for f in session], [memoryview(f) for f in session], views):
-            assert outcomes(python_zstd(1 << 20), frames) == expected
-            assert outcomes(c_zstd(1 << 20), frames) == expected
+            assert inflate_outcomes(python_zstd(1 << 20), frames) == expected
+            assert inflate_outcomes(c_zstd(1 << 20), frames) == expected
     for make in (python_zstd, c_zstd):
         with pytest.raises(TypeError):
             make(1 << 20).feed("text")  # type: ignore[arg-type]
@@ -383,7 +370,7 @@ def test_the_zstd_module_sees_the_same_calls() -> None:
             recorded = []
             for make in (ZstdStreamInflater, CZstdStreamInflater):
                 module = _Recording()
-                result = outcomes(make(max_size, zstd=module), frames)
+                result = inflate_outcomes(make(max_size, zstd=module), frames)
                 recorded.append((result, module.calls, module.made))
             assert recorded[0] == recorded[1]
 
