@@ -19,7 +19,7 @@ from fuzzseeds import gateway_messages, zlib_sessions
 from birbctl.codec import packets
 from birbctl.codec.etf import encode_etf
 from birbctl.codec.json import decode_json
-from birbctl.errors import BirbError, DecodeError
+from birbctl.errors import DecodeError
 from birbctl.protocol.wire import Compression, Encoding
 from birbctl.transport import receive
 from birbctl.transport.deflate import ZlibStreamDeflater
@@ -130,7 +130,7 @@ def reader_outcomes(
         feed = reader.feed_kept if i % 2 else reader.feed
         try:
             out.append(("payload", feed(frame)))
-        except BirbError as exc:
+        except Exception as exc:
             out.append(_error(exc))
         out.append((reader.frames, reader.received_bytes, reader.inflated_bytes))
         out.append(reader.last_message)

@@ -13,17 +13,16 @@ import random
 import subprocess
 import sys
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
 import pytest
 from fuzzkit import examples, mutate, split_randomly
 from fuzzseeds import gateway_messages, zstd_sessions
-from test_fuzz_receive_twins import Outcome, _error, inflate_outcomes
+from test_fuzz_receive_twins import Outcome, inflate_outcomes, reader_outcomes
 
 from birbctl.codec import packets
-from birbctl.codec.json import decode_json
 from birbctl.errors import InflateError
 from birbctl.protocol.wire import Compression, Encoding
 from birbctl.transport import receive
@@ -407,26 +406,6 @@ def test_a_cycle_through_the_zstd_module_is_collected() -> None:
 # --- with FrameReader, and where the twins are handed out ---------------------------------
 
 
-def reader_outcomes(
-    make: Callable[..., Any], inflater: Inflater, frames: Sequence[Any]
-) -> list[Outcome]:
-    reader = make(
-        inflater.feed,
-        packets.message_decoder(Encoding.JSON),
-        decode_json,
-        packets.LOCATED,
-        packets.locate,
-    )
-    out: list[Outcome] = []
-    for i, frame in enumerate(frames):
-        feed = reader.feed_kept if i % 2 else reader.feed
-        try:
-            out.append(("payload", feed(frame), reader.frames, reader.last_message))
-        except Exception as exc:
-            out.append((*_error(exc), reader.frames, reader.last_message))
-    return out
-
-
 def test_readers_agree_on_zstd_frames() -> None:
     """Payloads and located errors alike, with both C twins against both Python rules:
     messages broken before compressing, frames split, broken after, text frames."""
@@ -447,8 +426,9 @@ def test_readers_agree_on_zstd_frames() -> None:
                 i = rng.randrange(len(frames))
                 if isinstance(frames[i], bytes):
                     frames[i] = mutate(frames[i], rng)
-            expected = reader_outcomes(receive.FrameReader, python_zstd(max_size), frames)
-            got = reader_outcomes(receive.CFrameReader, c_zstd(max_size), frames)
+            python = python_zstd(max_size)
+            expected = reader_outcomes(receive.FrameReader, python, Encoding.JSON, frames)
+            got = reader_outcomes(receive.CFrameReader, c_zstd(max_size), Encoding.JSON, frames)
             assert repr(got) == repr(expected)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import zlib_stream, zstd_stream
@@ -24,46 +25,20 @@ from birbctl.transport.inflate import (
 )
 
 
-def c_zlib(max_size: int = DEFAULT_MAX_MESSAGE) -> Inflater:
-    assert CZlibStreamInflater is not None
-    return CZlibStreamInflater(max_size)
+def twins(name: str, python: Callable[..., Inflater], c_class: Any) -> pytest.MarkDecorator:
+    """The rule in Python, then its C twin (when built): every test so marked runs both."""
+
+    def c_twin(max_size: int = DEFAULT_MAX_MESSAGE) -> Inflater:
+        assert c_class is not None
+        return c_class(max_size)  # type: ignore[no-any-return]
+
+    built = pytest.mark.skipif(c_class is None, reason="the C receive path was not built")
+    c_param = pytest.param(c_twin, id="c", marks=built)
+    return pytest.mark.parametrize(name, [pytest.param(python, id="python"), c_param])
 
 
-#: The zlib-stream rule in Python and its C twin (when built): every zlib test runs both.
-ZLIB = pytest.mark.parametrize(
-    "zlib_inflater",
-    [
-        pytest.param(ZlibStreamInflater, id="python"),
-        pytest.param(
-            c_zlib,
-            id="c",
-            marks=pytest.mark.skipif(
-                CZlibStreamInflater is None, reason="the C receive path was not built"
-            ),
-        ),
-    ],
-)
-
-
-def c_zstd(max_size: int = DEFAULT_MAX_MESSAGE) -> Inflater:
-    assert CZstdStreamInflater is not None
-    return CZstdStreamInflater(max_size)
-
-
-#: The zstd-stream rule in Python and its C twin (when built): every zstd test runs both.
-ZSTD = pytest.mark.parametrize(
-    "zstd_inflater",
-    [
-        pytest.param(ZstdStreamInflater, id="python"),
-        pytest.param(
-            c_zstd,
-            id="c",
-            marks=pytest.mark.skipif(
-                CZstdStreamInflater is None, reason="the C receive path was not built"
-            ),
-        ),
-    ],
-)
+ZLIB = twins("zlib_inflater", ZlibStreamInflater, CZlibStreamInflater)
+ZSTD = twins("zstd_inflater", ZstdStreamInflater, CZstdStreamInflater)
 
 MESSAGES = [
     json.dumps({"op": 10, "d": {"heartbeat_interval": 41250}, "s": None, "t": None}).encode(),
