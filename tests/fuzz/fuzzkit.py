@@ -219,6 +219,24 @@ def mutation_rounds(
             yield mutate(seed, rng, seeds), rng
 
 
+def mutated_sessions(
+    sessions: Sequence[Sequence[bytes]], per_session: int, rng: random.Random
+) -> Iterator[list[bytes]]:
+    """Each session's frames, mutated `per_session` times: half the time one frame is
+    mutated and the real boundaries kept, else the whole stream is mutated and cut
+    anywhere. Seeds of the splices are the sessions' own streams."""
+    streams = [b"".join(s) for s in sessions]
+    for session in sessions:
+        for _ in range(per_session):
+            if rng.random() < 0.5:
+                frames = list(session)
+                i = rng.randrange(len(frames))
+                frames[i] = mutate(frames[i], rng, streams)
+                yield frames
+            else:
+                yield split_randomly(mutate(b"".join(session), rng, streams), rng)
+
+
 # --- frame containers (the corpus format of multi-frame inputs) --------------------------
 
 

@@ -10,7 +10,14 @@ import textwrap
 import zlib
 
 import pytest
-from fuzzkit import Failures, examples, fuzz_settings, mutate, pack_frames, split_randomly
+from fuzzkit import (
+    Failures,
+    examples,
+    fuzz_settings,
+    mutated_sessions,
+    pack_frames,
+    split_randomly,
+)
 from fuzzseeds import zlib_sessions, zstd_sessions
 from fuzztargets import run_zlib, run_zstd
 from hypothesis import given
@@ -45,18 +52,9 @@ def test_mutated_split_frames(kind: str) -> None:
     sessions, cut into random frames: InflateError or bytes, never anything else."""
     failures = Failures(kind)
     rng = random.Random(f"mutate:{kind}")
-    sessions = SESSIONS[kind]()
-    streams = [b"".join(s) for s in sessions]
-    for session in sessions:
-        for _ in range(examples(80)):
-            if rng.random() < 0.5:  # mutate one frame, keep the real boundaries
-                frames = list(session)
-                i = rng.randrange(len(frames))
-                frames[i] = mutate(frames[i], rng, streams)
-            else:  # mutate the whole stream, cut anywhere
-                frames = split_randomly(mutate(b"".join(session), rng, streams), rng)
-            data = pack_frames(frames)
-            failures.run(data, lambda d=data: RUNNERS[kind](d))  # type: ignore[misc]
+    for frames in mutated_sessions(SESSIONS[kind](), examples(80), rng):
+        data = pack_frames(frames)
+        failures.run(data, lambda d=data: RUNNERS[kind](d))  # type: ignore[misc]
     failures.check()
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
-from fuzzkit import examples, mutate, split_randomly
+from fuzzkit import examples, mutate, mutated_sessions, split_randomly
 from fuzzseeds import gateway_messages, zlib_sessions
 
 from birbctl.codec import packets
@@ -80,17 +80,8 @@ def test_real_sessions_and_random_splits(max_size: int) -> None:
 @pytest.mark.parametrize("max_size", CAPS)
 def test_mutated_sessions(max_size: int) -> None:
     rng = random.Random(f"twins:mutate:{max_size}")
-    sessions = zlib_sessions()
-    streams = [b"".join(s) for s in sessions]
-    for session in sessions:
-        for _ in range(examples(60)):
-            if rng.random() < 0.5:
-                frames = list(session)
-                i = rng.randrange(len(frames))
-                frames[i] = mutate(frames[i], rng, streams)
-            else:
-                frames = split_randomly(mutate(b"".join(session), rng, streams), rng)
-            assert_twins_inflate_alike(frames, max_size)
+    for frames in mutated_sessions(zlib_sessions(), examples(60), rng):
+        assert_twins_inflate_alike(frames, max_size)
 
 
 def test_frames_of_any_bytes_like_type() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 import pytest
-from fuzzkit import examples, mutate, split_randomly
+from fuzzkit import examples, mutate, mutated_sessions, split_randomly
 from fuzzseeds import gateway_messages, zstd_sessions
 from test_fuzz_receive_twins import Outcome, inflate_outcomes, reader_outcomes
 
@@ -206,17 +206,8 @@ def test_every_split_of_small_sessions(max_size: int) -> None:
 @pytest.mark.parametrize("max_size", CAPS)
 def test_mutated_sessions(max_size: int) -> None:
     rng = random.Random(f"zstd-twins:mutate:{max_size}")
-    all_sessions = list(sessions())
-    streams = [b"".join(s) for s in all_sessions]
-    for session in all_sessions:
-        for _ in range(examples(60)):
-            if rng.random() < 0.5:  # mutate one frame, keep the real boundaries
-                frames = list(session)
-                i = rng.randrange(len(frames))
-                frames[i] = mutate(frames[i], rng, streams)
-            else:  # mutate the whole stream, cut anywhere
-                frames = split_randomly(mutate(b"".join(session), rng, streams), rng)
-            assert_twins_inflate_alike(frames, max_size)
+    for frames in mutated_sessions(list(sessions()), examples(60), rng):
+        assert_twins_inflate_alike(frames, max_size)
 
 
 @pytest.mark.parametrize("max_size", CAPS)
