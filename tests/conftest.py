@@ -30,6 +30,15 @@ def vectors() -> Path:
     return VECTORS
 
 
+def twins(name: str, python: object, c: object, *, built: bool) -> pytest.MarkDecorator:
+    """Runs a test on a rule in Python, then on its C twin (skipped where the C
+    extension was not built, as pip leaves it without a compiler)."""
+    c_param = pytest.param(
+        c, id="c", marks=pytest.mark.skipif(not built, reason="the C twin was not built")
+    )
+    return pytest.mark.parametrize(name, [pytest.param(python, id="python"), c_param])
+
+
 def load_expected(path: Path) -> Any:
     return json.loads(path.read_text())
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import zlib_stream, zstd_stream
+from conftest import twins, zlib_stream, zstd_stream
 
 import birbctl.capture.sources as sources
 import birbctl.codec.message as codec_message
@@ -183,17 +183,7 @@ class _CountingModule:
         return Counted()
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        pytest.param(ZstdStreamInflater, id="python"),
-        pytest.param(
-            CZstdStreamInflater,
-            id="c",
-            marks=pytest.mark.skipif(CZstdStreamInflater is None, reason="C twin not built"),
-        ),
-    ],
-)
+@twins("make", ZstdStreamInflater, CZstdStreamInflater, built=CZstdStreamInflater is not None)
 def test_live_zstd_reads_each_byte_once(make: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     message = json.dumps(guild_create(4 << 20)).encode()
     [frame] = zstd_stream([message])
@@ -218,17 +208,7 @@ def test_live_zstd_reads_each_byte_once(make: Any, monkeypatch: pytest.MonkeyPat
     assert module.fed == len(frame)
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        pytest.param(ZlibStreamInflater, id="python"),
-        pytest.param(
-            CZlibStreamInflater,
-            id="c",
-            marks=pytest.mark.skipif(CZlibStreamInflater is None, reason="C twin not built"),
-        ),
-    ],
-)
+@twins("make", ZlibStreamInflater, CZlibStreamInflater, built=CZlibStreamInflater is not None)
 def test_live_zlib_inflates_each_byte_once(make: Any) -> None:
     message = json.dumps(guild_create(4 << 20)).encode()
     frames = zlib_stream([small(1), message, small(3)])

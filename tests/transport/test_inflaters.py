@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import zlib_stream, zstd_stream
+from conftest import twins, zlib_stream, zstd_stream
 
 from birbctl.errors import InflateError
 from birbctl.protocol.wire import Compression
@@ -25,20 +25,28 @@ from birbctl.transport.inflate import (
 )
 
 
-def twins(name: str, python: Callable[..., Inflater], c_class: Any) -> pytest.MarkDecorator:
-    """The rule in Python, then its C twin (when built): every test so marked runs both."""
+def c_twin(c_class: Any) -> Callable[..., Inflater]:
+    """The C class, with the Python one's default cap."""
 
-    def c_twin(max_size: int = DEFAULT_MAX_MESSAGE) -> Inflater:
-        assert c_class is not None
+    def make(max_size: int = DEFAULT_MAX_MESSAGE) -> Inflater:
         return c_class(max_size)  # type: ignore[no-any-return]
 
-    built = pytest.mark.skipif(c_class is None, reason="the C receive path was not built")
-    c_param = pytest.param(c_twin, id="c", marks=built)
-    return pytest.mark.parametrize(name, [pytest.param(python, id="python"), c_param])
+    return make
 
 
-ZLIB = twins("zlib_inflater", ZlibStreamInflater, CZlibStreamInflater)
-ZSTD = twins("zstd_inflater", ZstdStreamInflater, CZstdStreamInflater)
+#: Every zlib (zstd) test runs on the rule in Python and on its C twin.
+ZLIB = twins(
+    "zlib_inflater",
+    ZlibStreamInflater,
+    c_twin(CZlibStreamInflater),
+    built=CZlibStreamInflater is not None,
+)
+ZSTD = twins(
+    "zstd_inflater",
+    ZstdStreamInflater,
+    c_twin(CZstdStreamInflater),
+    built=CZstdStreamInflater is not None,
+)
 
 MESSAGES = [
     json.dumps({"op": 10, "d": {"heartbeat_interval": 41250}, "s": None, "t": None}).encode(),
