@@ -23,6 +23,11 @@ TOKEN = "MTEwMDAwMDAwMDAwMDAwMDAwNQ.GhIjKl.tOpSeCrEtToKeNvAlUe_xyz0123456789"
 #: The part of the token that must appear in no output (the first part is the bot's id).
 SECRET = "tOpSeCrEtToKeNvAlUe"
 HELLO = '{"op":10,"d":{"heartbeat_interval":41250},"s":null,"t":null}'
+#: An upstream emulator for bots started as processes: heartbeats every 0.3 s, so they
+#: happen within a short test, and a patient grace (5 intervals, where Discord's default
+#: here is 1.5), so that a bot slowed by a busy machine is not closed with 4000 before
+#: its first heartbeat, which has nothing to do with what these tests check.
+FAST_HEARTBEATS: dict[str, float] = {"heartbeat_interval_ms": 300, "heartbeat_grace": 5.0}
 
 
 @dataclass

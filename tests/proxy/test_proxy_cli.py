@@ -13,7 +13,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 from conftest import birbctl, birbctl_async, one_line_error, running_emulator
-from proxy_harness import TOKEN, no_token, running_upstream, self_signed, server_context
+from proxy_harness import (
+    FAST_HEARTBEATS,
+    TOKEN,
+    no_token,
+    running_upstream,
+    self_signed,
+    server_context,
+)
 
 
 class ProxyProcess:
@@ -74,7 +81,7 @@ async def test_a_bot_through_the_proxy_process_and_a_signal_to_end_it(
     tmp_path: Path, signum: int, code: int
 ) -> None:
     env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path), "DISCORD_TOKEN": TOKEN}
-    async with running_emulator(heartbeat_interval_ms=300, event_rate=20) as emulator:
+    async with running_emulator(**FAST_HEARTBEATS, event_rate=20) as emulator:
         proxy = await ProxyProcess.start("--upstream", emulator.rest_url)
         try:
             assert proxy.rest.endswith("/api/v10")

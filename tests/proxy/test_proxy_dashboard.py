@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 from conftest import birbctl_async, running_emulator
-from proxy_harness import TOKEN, no_token
+from proxy_harness import FAST_HEARTBEATS, TOKEN, no_token
 from relay_streams import FakeClock, relay_for, session_messages, upstream_frames
 
 from birbctl.protocol.wire import Compression, Encoding
@@ -108,7 +108,7 @@ async def test_the_dashboard_shows_the_bots_shard_and_its_keys_act(tmp_path: Pat
     env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path), "DISCORD_TOKEN": TOKEN}
     main, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 180, 0, 0))
-    async with running_emulator(heartbeat_interval_ms=300, event_rate=20) as emulator:
+    async with running_emulator(**FAST_HEARTBEATS, event_rate=20) as emulator:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "birbctl", "proxy", "--upstream", emulator.rest_url,
             stdin=follower, stdout=follower, stderr=follower, env={**env, "TERM": "xterm"},

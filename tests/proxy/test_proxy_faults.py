@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 from conftest import birbctl_async, running_emulator
-from proxy_harness import TOKEN, no_token, running_proxy
+from proxy_harness import FAST_HEARTBEATS, TOKEN, no_token, running_proxy
 
 from birbctl.emulator.faults import parse_fault_flag
 
@@ -65,7 +65,7 @@ class Until:
         env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "DISCORD_TOKEN": TOKEN}
         parsed = tuple(parse_fault_flag(step) for step in self.steps)
         async with (
-            running_emulator(heartbeat_interval_ms=300, event_rate=20) as upstream,
+            running_emulator(**FAST_HEARTBEATS, event_rate=20) as upstream,
             running_proxy(upstream.rest_url, steps=parsed) as (proxy, out),
         ):
             note = upstream.ctx.note
@@ -197,7 +197,7 @@ async def test_the_admin_endpoint_strikes_now_and_arms_steps(tmp_path: Path) -> 
 
     env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path), "DISCORD_TOKEN": TOKEN}
     async with (
-        running_emulator(heartbeat_interval_ms=300, event_rate=20) as upstream,
+        running_emulator(**FAST_HEARTBEATS, event_rate=20) as upstream,
         running_proxy(upstream.rest_url) as (proxy, out),
         aiohttp.ClientSession() as http,
     ):
@@ -270,7 +270,7 @@ async def test_faults_from_flags_and_a_recording_of_exactly_what_the_bot_got(
         "after_events=12 action=stall seconds=0.3",  # held, then delivered in order
     ]
     async with (
-        running_emulator(heartbeat_interval_ms=300, event_rate=30) as upstream,
+        running_emulator(**FAST_HEARTBEATS, event_rate=30) as upstream,
         proxy_process(
             tmp_path / "proxy", "--upstream", upstream.rest_url, "--record", str(capture),
             *(arg for fault in faults for arg in ("--fault", fault)),

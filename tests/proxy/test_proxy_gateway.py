@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import birbctl_async, running_emulator
-from proxy_harness import HELLO, TOKEN, no_token, running_proxy, running_upstream
+from proxy_harness import FAST_HEARTBEATS, HELLO, TOKEN, no_token, running_proxy, running_upstream
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -39,7 +39,7 @@ async def test_birbctl_connect_reaches_ready_through_the_proxy(
 ) -> None:
     env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path), "DISCORD_TOKEN": TOKEN}
     async with (
-        running_emulator(heartbeat_interval_ms=300, event_rate=20) as emulator,
+        running_emulator(**FAST_HEARTBEATS, event_rate=20) as emulator,
         running_proxy(emulator.rest_url) as (proxy, out),
     ):
         code, stdout, stderr = await birbctl_async(

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import pytest
 from conftest import birbctl_async, running_emulator
-from proxy_harness import TOKEN, no_token, proxy_process
+from proxy_harness import FAST_HEARTBEATS, TOKEN, no_token, proxy_process
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -51,7 +51,7 @@ async def test_jsonl_and_record_are_what_the_bot_received(
     env = _env(tmp_path)
     capture = tmp_path / "bot.capture"
     async with (
-        running_emulator(heartbeat_interval_ms=300, event_rate=30) as emulator,
+        running_emulator(**FAST_HEARTBEATS, event_rate=30) as emulator,
         proxy_process(
             tmp_path / "proxy", "--upstream", emulator.rest_url, "--format", "jsonl",
             "--record", str(capture),
@@ -121,7 +121,7 @@ async def test_filters_and_line_format(tmp_path: Path) -> None:
         "line": ("--format", "line"),
     }
     async with (
-        running_emulator(heartbeat_interval_ms=300, event_rate=30) as emulator,
+        running_emulator(**FAST_HEARTBEATS, event_rate=30) as emulator,
         proxy_process(tmp_path / "event", "--upstream", emulator.rest_url, *runs["event"])
         as event,
         proxy_process(tmp_path / "send", "--upstream", emulator.rest_url, *runs["send"])
@@ -260,7 +260,7 @@ async def test_record_without_format_keeps_todays_lines(tmp_path: Path) -> None:
     env = _env(tmp_path)
     capture = tmp_path / "only.capture"
     async with (
-        running_emulator(heartbeat_interval_ms=300, event_rate=30) as emulator,
+        running_emulator(**FAST_HEARTBEATS, event_rate=30) as emulator,
         proxy_process(tmp_path / "p", "--upstream", emulator.rest_url, "--record", str(capture))
         as proxy,
     ):  # fmt: skip
@@ -289,7 +289,7 @@ async def test_the_reader_leaving_stops_the_proxy_quietly(tmp_path: Path) -> Non
 
     env = _env(tmp_path)
     err_file = tmp_path / "proxy.err"
-    async with running_emulator(heartbeat_interval_ms=300, event_rate=30) as emulator:
+    async with running_emulator(**FAST_HEARTBEATS, event_rate=30) as emulator:
         command = (
             f"set -o pipefail; {shlex.quote(sys.executable)} -m birbctl proxy -f raw "
             f"--upstream {shlex.quote(emulator.rest_url)} 2>{shlex.quote(str(err_file))} "
