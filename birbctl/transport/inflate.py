@@ -308,10 +308,12 @@ def _zstd_module() -> Any:
 
 
 CZlibStreamInflater: type[_receive_c.ZlibStreamInflater] | None
+CZstdStreamInflater: type[_receive_c.ZstdStreamInflater] | None
 try:
     from birbctl.transport._receive_c import ZlibStreamInflater as CZlibStreamInflater
-except ImportError:  # built without a C compiler: the Python class does the same work
-    CZlibStreamInflater = None
+    from birbctl.transport._receive_c import ZstdStreamInflater as CZstdStreamInflater
+except ImportError:  # built without a C compiler: the Python classes do the same work
+    CZlibStreamInflater = CZstdStreamInflater = None
 
 
 def zlib_stream_inflater(max_size: int = DEFAULT_MAX_MESSAGE) -> Inflater:
@@ -320,13 +322,6 @@ def zlib_stream_inflater(max_size: int = DEFAULT_MAX_MESSAGE) -> Inflater:
     if CZlibStreamInflater is not None:
         return CZlibStreamInflater(max_size)
     return ZlibStreamInflater(max_size)
-
-
-CZstdStreamInflater: type[_receive_c.ZstdStreamInflater] | None
-try:  # apart from the zlib twin's: an older build of _receive_c still gives that one
-    from birbctl.transport._receive_c import ZstdStreamInflater as CZstdStreamInflater
-except ImportError:
-    CZstdStreamInflater = None
 
 
 def zstd_stream_inflater(max_size: int = DEFAULT_MAX_MESSAGE) -> Inflater:
